@@ -1,0 +1,112 @@
+# tributary: the front door. `make help` lists the targets.
+#
+# SANITIZE=address|undefined|thread builds everything into build/<sanitizer>/
+# with that sanitizer; the default build lives in build/release/.
+
+SANITIZE ?=
+VARIANT  := $(if $(SANITIZE),$(SANITIZE),release)
+BUILD    := build/$(VARIANT)
+CC       := gcc
+
+# Debian packages that the build, the tests, the demo and the benchmarks need.
+DEB_PACKAGES := gcc make pkg-config librdkafka-dev libavro-dev libevent-dev \
+                libopenblas-dev liblapacke-dev libyaml-dev libjansson-dev libcmocka-dev \
+                kcat python3 python3-numpy python3-sklearn clang-format
+
+PKGS      := rdkafka avro-c libevent libevent_pthreads yaml-0.1 jansson openblas lapacke
+# Recursive (=) so that pkg-config runs after `make deps` has installed things.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS  := -std=c17 -O2 -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -D_GNU_SOURCE -I. -MMD -MP
+LDFLAGS :=
+LDLIBS  := -lpthread -lm
+
+ifeq ($(SANITIZE),address)
+  CFLAGS  += -fsanitize=address -fno-omit-frame-pointer
+  LDFLAGS += -fsanitize=address
+else ifeq ($(SANITIZE),undefined)
+  CFLAGS  += -fsanitize=undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+  LDFLAGS += -fsanitize=undefined
+else ifeq ($(SANITIZE),thread)
+  CFLAGS  += -fsanitize=thread
+  LDFLAGS += -fsanitize=thread
+else ifneq ($(SANITIZE),)
+  $(error SANITIZE must be address, undefined or thread, not '$(SANITIZE)')
+endif
+
+LIB_SRCS  := $(filter-out service/main.c,$(wildcard service/*.c connectors/*.c models/*.c))
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+BIN       := $(BUILD)/tributary
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+INTG_SRCS := $(wildcard tests/integration/test_*.c)
+TEST_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%) $(INTG_SRCS:%.c=$(BUILD)/%)
+E2E_TESTS := $(wildcard tests/e2e/test_*.sh)
+BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
+BENCH_BINS := $(BENCH_SRCS:%.c=$(BUILD)/%)
+
+.PHONY: all deps test check demo bench format help clean
+
+all: $(BIN)
+
+help:
+	@echo "make deps        install the Debian packages (apt-get; no-op when present)"
+	@echo "make all         build $(BIN)"
+	@echo "make test        deps, build, then unit, integration and end-to-end tests"
+	@echo "make demo        run the demo on the embedded broker (no Kafka needed)"
+	@echo "make bench       benchmarks with their peers, printing rates and ratios"
+	@echo "make format      apply .clang-format to every C file"
+	@echo "SANITIZE=address|undefined|thread works with every target"
+
+deps:
+	@missing=""; \
+	for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(BUILD)/libtributary.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(BUILD)/service/main.o $(BUILD)/libtributary.a
+	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libtributary.a
+	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lcmocka $(LDLIBS) -o $@
+
+# `test` installs first, then re-enters make so pkg-config sees the packages.
+test:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory check
+
+check: $(BIN) $(TEST_BINS)
+	@TRIBUTARY_BIN=$(abspath $(BIN)) tests/run.sh $(BUILD)/test-logs $(TEST_BINS) $(E2E_TESTS)
+
+demo:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory $(BIN)
+	$(BIN) demo --config config/demo.yaml
+
+bench:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory $(BIN) $(BENCH_BINS)
+	@TRIBUTARY_BIN=$(abspath $(BIN)) BENCH_DIR=$(abspath $(BUILD)/tests/bench) tests/bench/run.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build
+
+.SECONDARY:
+-include $(wildcard $(BUILD)/*/*.d $(BUILD)/*/*/*.d)

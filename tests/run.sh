@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs every test program named on the command line, keeps each one's output in
+# LOGDIR, and ends with one summary line: "tests: N passed, N failed".
+#
+# A cmocka program reports its own counts ("[  PASSED  ] 3 test(s).",
+# "[  FAILED  ] 1 test(s)"); a shell test prints "ok - name" / "not ok - name"
+# lines. A program that dies without reporting counts as one failure.
+set -u
+logdir=$1
+shift
+mkdir -p "$logdir"
+passed=0
+failed=0
+failures=()
+
+for t in "$@"; do
+  name=$(basename "$t")
+  log="$logdir/$name.log"
+  start=$(date +%s)
+  if [[ $t == *.sh ]]; then
+    timeout 600 bash "$t" >"$log" 2>&1
+  else
+    timeout 600 "$t" >"$log" 2>&1
+  fi
+  rc=$?
+  secs=$(( $(date +%s) - start ))
+  p=0 f=0
+  if [[ $t == *.sh ]]; then
+    p=$(grep -c '^ok - ' "$log")
+    f=$(grep -c '^not ok - ' "$log")
+  else
+    p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
+    f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
+    p=${p:-0} f=${f:-0}
+  fi
+  if [[ $rc -ne 0 && $f -eq 0 ]]; then
+    f=1   # crashed, timed out or failed outside a test case
+  fi
+  passed=$((passed + p))
+  failed=$((failed + f))
+  if [[ $f -gt 0 ]]; then
+    failures+=("$name")
+    printf '%-32s FAIL  %3d passed, %d failed (%ds, exit %d)\n' "$name" "$p" "$f" "$secs" "$rc"
+    sed 's/^/    | /' "$log" | tail -40
+  else
+    printf '%-32s ok    %3d passed (%ds)\n' "$name" "$p" "$secs"
+  fi
+done
+
+[[ ${#failures[@]} -gt 0 ]] && echo "failed: ${failures[*]} (logs in $logdir)"
+echo "tests: $passed passed, $failed failed"
+[[ $failed -eq 0 && $passed -gt 0 ]]
