@@ -70,19 +70,25 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
+# V=1 shows the full commands.
+Q := $(if $(V),,@)
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+	@$(if $(Q),echo "  CC    $<")
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
 $(BUILD)/libtributary.a: $(LIB_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(BIN): $(BUILD)/service/main.o $(BUILD)/libtributary.a
-	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) $(LDLIBS) -o $@
+	@$(if $(Q),echo "  LINK  $@")
+	$(Q)$(CC) $(LDFLAGS) $^ $(PKG_LIBS) $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libtributary.a
-	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lcmocka $(LDLIBS) -o $@
+	@$(if $(Q),echo "  LINK  $@")
+	$(Q)$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lcmocka $(LDLIBS) -o $@
 
 # `test` installs first, then re-enters make so pkg-config sees the packages.
 test:
@@ -95,6 +101,7 @@ check: $(BIN) $(TEST_BINS)
 demo:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory $(BIN)
+	@mkdir -p build/demo
 	$(BIN) demo --config config/demo.yaml
 
 bench:

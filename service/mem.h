@@ -6,6 +6,7 @@
 #define TRIBUTARY_MEM_H
 
 #include <stddef.h>
+#include <stdlib.h> /* free(), for everything these return */
 
 /* Each returns a valid pointer (never NULL); the caller frees it with free(). */
 void *mem_alloc(size_t size_bytes);

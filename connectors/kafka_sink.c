@@ -1,0 +1,144 @@
+/* Kafka sink: producer, per-record delivery tracking, topic handle cache. */
+#include "connectors/kafka_sink.h"
+
+#include "service/error.h"
+#include "service/log.h"
+#include "service/mem.h"
+
+#include <string.h>
+#include <time.h>
+
+struct kafka_sink_topic {
+    char *name;
+    rd_kafka_topic_t *handle;
+};
+
+struct kafka_sink {
+    rd_kafka_t *producer;
+    kafka_sink_delivery_fn *on_delivery;
+    void *opaque;
+    size_t in_flight;           /* queued records with no delivery report yet */
+    struct kafka_sink_topic *topics;
+    size_t ntopics, topics_cap;
+};
+
+static void kafka_sink_report(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+    (void)rk;
+    struct kafka_sink *sink = opaque;
+    sink->in_flight--;
+    if (sink->on_delivery)
+        sink->on_delivery(sink->opaque, (uintptr_t)msg->_private, msg->err);
+}
+
+struct kafka_sink *kafka_sink_new(const struct kafka_prop *props, size_t nprops,
+                                  kafka_sink_delivery_fn *on_delivery, void *opaque, char *err,
+                                  size_t errsz)
+{
+    static const struct kafka_prop defaults[] = {
+        {"compression.type", "lz4"},
+        {"acks", "all"},
+        {"linger.ms", "5"},
+    };
+    rd_kafka_conf_t *conf = kafka_conf_build(defaults, sizeof defaults / sizeof defaults[0], props,
+                                             nprops, NULL, 0, err, errsz);
+    if (!conf)
+        return NULL;
+    struct kafka_sink *sink = mem_calloc(1, sizeof *sink);
+    sink->on_delivery = on_delivery;
+    sink->opaque = opaque;
+    rd_kafka_conf_set_opaque(conf, sink);
+    rd_kafka_conf_set_dr_msg_cb(conf, kafka_sink_report);
+    char reason[512];
+    sink->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, reason, sizeof reason);
+    if (!sink->producer) {
+        rd_kafka_conf_destroy(conf);
+        free(sink);
+        tb_fail(err, errsz, TB_KAFKA, "producer: %s", reason);
+        return NULL;
+    }
+    return sink;
+}
+
+rd_kafka_topic_t *kafka_sink_topic(struct kafka_sink *sink, const char *name)
+{
+    for (size_t i = 0; i < sink->ntopics; i++) {
+        if (strcmp(sink->topics[i].name, name) == 0)
+            return sink->topics[i].handle;
+    }
+    mem_grow((void **)&sink->topics, &sink->topics_cap, sink->ntopics + 1, sizeof *sink->topics);
+    struct kafka_sink_topic *t = &sink->topics[sink->ntopics++];
+    t->name = mem_strdup(name);
+    t->handle = rd_kafka_topic_new(sink->producer, name, NULL);
+    return t->handle;
+}
+
+int kafka_sink_produce(struct kafka_sink *sink, rd_kafka_topic_t *topic, const void *key,
+                       size_t keylen, const void *value, size_t valuelen,
+                       rd_kafka_headers_t *headers, int64_t timestamp_ms, uintptr_t tag,
+                       char *err, size_t errsz)
+{
+    for (;;) {
+        rd_kafka_resp_err_t rc = rd_kafka_producev(
+            sink->producer, RD_KAFKA_V_RKT(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_KEY(key, keylen), RD_KAFKA_V_VALUE((void *)value, valuelen),
+            RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_HEADERS(headers),
+            RD_KAFKA_V_OPAQUE((void *)tag), RD_KAFKA_V_END);
+        if (rc == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            sink->in_flight++;
+            return TB_OK;
+        }
+        if (rc != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            if (headers)
+                rd_kafka_headers_destroy(headers);
+            return tb_fail(err, errsz, TB_KAFKA, "produce to '%s': %s",
+                           rd_kafka_topic_name(topic), rd_kafka_err2str(rc));
+        }
+        rd_kafka_poll(sink->producer, 10);
+    }
+}
+
+static int64_t kafka_sink_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int kafka_sink_wait(struct kafka_sink *sink, int timeout_ms)
+{
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : kafka_sink_now_ms() + timeout_ms;
+    while (sink->in_flight > 0) {
+        int64_t left = deadline - kafka_sink_now_ms();
+        if (left <= 0)
+            return TB_TIMEOUT;
+        rd_kafka_poll(sink->producer, left < 100 ? (int)left : 100);
+    }
+    return TB_OK;
+}
+
+size_t kafka_sink_in_flight(const struct kafka_sink *sink)
+{
+    return sink->in_flight;
+}
+
+rd_kafka_t *kafka_sink_handle(struct kafka_sink *sink)
+{
+    return sink->producer;
+}
+
+void kafka_sink_destroy(struct kafka_sink *sink, int timeout_ms)
+{
+    if (!sink)
+        return;
+    rd_kafka_flush(sink->producer, timeout_ms);
+    if (sink->in_flight > 0)
+        log_warn("producer closing with %zu records not acknowledged", sink->in_flight);
+    for (size_t i = 0; i < sink->ntopics; i++) {
+        rd_kafka_topic_destroy(sink->topics[i].handle);
+        free(sink->topics[i].name);
+    }
+    free(sink->topics);
+    rd_kafka_destroy(sink->producer);
+    free(sink);
+}

@@ -1,0 +1,52 @@
+/* Kafka sink: a producer whose every record is tracked until the broker has
+ * acknowledged it (or definitively refused it). */
+#ifndef TRIBUTARY_KAFKA_SINK_H
+#define TRIBUTARY_KAFKA_SINK_H
+
+#include "connectors/kafka_conf.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct kafka_sink;
+
+/* Called once per produced record, from kafka_sink_wait or kafka_sink_produce
+ * (which polls when the local queue is full), with the `tag` given to
+ * kafka_sink_produce and the broker's verdict (RD_KAFKA_RESP_ERR_NO_ERROR when
+ * the record is stored). */
+typedef void kafka_sink_delivery_fn(void *opaque, uintptr_t tag, rd_kafka_resp_err_t status);
+
+/* Creates a producer. Defaults (overridable by props): lz4 compression,
+ * acks=all, linger.ms=5. `on_delivery` may be NULL. Returns the sink (free with
+ * kafka_sink_destroy) or NULL with err naming the bad property. */
+struct kafka_sink *kafka_sink_new(const struct kafka_prop *props, size_t nprops,
+                                  kafka_sink_delivery_fn *on_delivery, void *opaque, char *err,
+                                  size_t errsz);
+
+/* A topic handle, created on first use and owned by the sink. */
+rd_kafka_topic_t *kafka_sink_topic(struct kafka_sink *sink, const char *name);
+
+/* Queues one record (key and value are copied; headers, which may be NULL, are
+ * taken over in every case). When the local queue is full it serves delivery
+ * reports until there is room. Returns TB_OK, or TB_KAFKA with err when the
+ * record cannot be queued at all (then no delivery report will follow). */
+int kafka_sink_produce(struct kafka_sink *sink, rd_kafka_topic_t *topic, const void *key,
+                       size_t keylen, const void *value, size_t valuelen,
+                       rd_kafka_headers_t *headers, int64_t timestamp_ms, uintptr_t tag,
+                       char *err, size_t errsz);
+
+/* Serves delivery reports until every queued record has one, or timeout_ms
+ * passes (-1: no limit). Returns TB_OK or TB_TIMEOUT. */
+int kafka_sink_wait(struct kafka_sink *sink, int timeout_ms);
+
+/* Records queued and not yet reported. */
+size_t kafka_sink_in_flight(const struct kafka_sink *sink);
+
+/* The underlying producer handle (for statistics and tests). */
+rd_kafka_t *kafka_sink_handle(struct kafka_sink *sink);
+
+/* Flushes for up to timeout_ms, then frees everything; accepts NULL. */
+void kafka_sink_destroy(struct kafka_sink *sink, int timeout_ms);
+
+#endif

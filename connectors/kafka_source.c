@@ -1,0 +1,251 @@
+/* Kafka source: consumer group membership, micro-batches, rebalance handling
+ * and explicit offset storage. */
+#include "connectors/kafka_source.h"
+
+#include "service/error.h"
+#include "service/log.h"
+#include "service/mem.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+struct kafka_source {
+    rd_kafka_t *consumer;
+    char *topic;
+    kafka_source_batch_fn *on_batch;
+    void *opaque;
+    rd_kafka_message_t **batch;     /* records collected and not yet handed over */
+    size_t nbatch, batch_cap;
+    atomic_int assigned;            /* partitions held; read by other threads */
+    int closed;
+};
+
+static int64_t kafka_source_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Hands the collected records to on_batch and destroys them. */
+static void kafka_source_hand_over(struct kafka_source *source)
+{
+    if (source->nbatch == 0)
+        return;
+    source->on_batch(source->opaque, source->batch, source->nbatch);
+    for (size_t i = 0; i < source->nbatch; i++)
+        rd_kafka_message_destroy(source->batch[i]);
+    source->nbatch = 0;
+}
+
+static void kafka_source_log_partitions(const char *what,
+                                        const rd_kafka_topic_partition_list_t *parts)
+{
+    char line[512];
+    size_t len = 0;
+    line[0] = '\0';
+    for (int i = 0; i < parts->cnt && len < sizeof line - 16; i++)
+        len += (size_t)snprintf(line + len, sizeof line - len, "%s%d", i ? "," : "",
+                                parts->elems[i].partition);
+    log_info("%s %d partition%s [%s]", what, parts->cnt, parts->cnt == 1 ? "" : "s", line);
+}
+
+static void kafka_source_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
+                                   rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    struct kafka_source *source = opaque;
+    int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t rc = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    if (why == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        kafka_source_log_partitions("assigned", parts);
+        if (cooperative)
+            error = rd_kafka_incremental_assign(rk, parts);
+        else
+            rc = rd_kafka_assign(rk, parts);
+        atomic_fetch_add(&source->assigned, parts->cnt);
+    } else {
+        /* Finish the records in hand first, so that their offsets are stored
+         * and go out with this commit rather than being re-read by the next
+         * owner. */
+        kafka_source_hand_over(source);
+        if (!rd_kafka_assignment_lost(rk)) {
+            rd_kafka_resp_err_t crc = rd_kafka_commit(rk, NULL, 0);
+            if (crc != RD_KAFKA_RESP_ERR_NO_ERROR && crc != RD_KAFKA_RESP_ERR__NO_OFFSET)
+                log_warn("commit on revoke: %s", rd_kafka_err2str(crc));
+        }
+        kafka_source_log_partitions("revoked", parts);
+        if (cooperative)
+            error = rd_kafka_incremental_unassign(rk, parts);
+        else
+            rc = rd_kafka_assign(rk, NULL);
+        if (cooperative)
+            atomic_fetch_sub(&source->assigned, parts->cnt);
+        else
+            atomic_store(&source->assigned, 0);
+    }
+    if (error) {
+        log_error("rebalance: %s", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        log_error("rebalance: %s", rd_kafka_err2str(rc));
+    }
+}
+
+struct kafka_source *kafka_source_new(const struct kafka_prop *props, size_t nprops,
+                                      const struct kafka_source_options *options, char *err,
+                                      size_t errsz)
+{
+    /* Cooperative rebalancing moves only the partitions that change owner, so
+     * a member joining or leaving does not stop the whole group; with the
+     * embedded broker, whose rebalances take seconds, it also keeps commits
+     * from being refused mid-stream. */
+    static const struct kafka_prop defaults[] = {
+        {"partition.assignment.strategy", "cooperative-sticky"},
+        {"auto.offset.reset", "earliest"},
+        {"fetch.wait.max.ms", "10"},
+        {"queued.min.messages", "200000"},
+    };
+    char interval[32];
+    snprintf(interval, sizeof interval, "%d", options->commit_interval_ms);
+    const struct kafka_prop forced[] = {
+        {"group.id", options->group_id},
+        {"enable.auto.commit", "true"},
+        {"auto.commit.interval.ms", interval},
+        {"enable.auto.offset.store", "false"},
+    };
+    rd_kafka_conf_t *conf =
+        kafka_conf_build(defaults, sizeof defaults / sizeof defaults[0], props, nprops, forced,
+                         sizeof forced / sizeof forced[0], err, errsz);
+    if (!conf)
+        return NULL;
+
+    struct kafka_source *source = mem_calloc(1, sizeof *source);
+    source->topic = mem_strdup(options->topic);
+    source->on_batch = options->on_batch;
+    source->opaque = options->opaque;
+    rd_kafka_conf_set_opaque(conf, source);
+    rd_kafka_conf_set_rebalance_cb(conf, kafka_source_rebalance);
+
+    char reason[512];
+    source->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, reason, sizeof reason);
+    if (!source->consumer) {
+        rd_kafka_conf_destroy(conf);
+        tb_fail(err, errsz, TB_KAFKA, "consumer: %s", reason);
+        goto fail;
+    }
+    rd_kafka_poll_set_consumer(source->consumer);
+    rd_kafka_topic_partition_list_t *subscription = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(subscription, options->topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t rc = rd_kafka_subscribe(source->consumer, subscription);
+    rd_kafka_topic_partition_list_destroy(subscription);
+    if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        tb_fail(err, errsz, TB_KAFKA, "subscribe to '%s': %s", options->topic,
+                rd_kafka_err2str(rc));
+        goto fail;
+    }
+    return source;
+
+fail:
+    if (source->consumer)
+        rd_kafka_destroy(source->consumer);
+    free(source->topic);
+    free(source);
+    return NULL;
+}
+
+int kafka_source_poll_batch(struct kafka_source *source, size_t max_records, int max_wait_ms)
+{
+    int64_t deadline = kafka_source_now_ms() + max_wait_ms;
+    mem_grow((void **)&source->batch, &source->batch_cap, max_records, sizeof *source->batch);
+    while (source->nbatch < max_records) {
+        int64_t left = deadline - kafka_source_now_ms();
+        if (left < 0)
+            break;
+        /* Short polls keep shutdown and rebalances responsive. */
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(source->consumer, left < 100 ? (int)left : 100);
+        if (!msg)
+            continue;
+        if (msg->err) {
+            int fatal = msg->err == RD_KAFKA_RESP_ERR__FATAL;
+            if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                log_warn("consumer: %s", rd_kafka_message_errstr(msg));
+            rd_kafka_message_destroy(msg);
+            if (fatal)
+                return TB_KAFKA;
+            continue;
+        }
+        source->batch[source->nbatch++] = msg;
+    }
+    int n = (int)source->nbatch;
+    kafka_source_hand_over(source);
+    return n;
+}
+
+void kafka_source_store(struct kafka_source *source, int32_t partition, int64_t offset)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, source->topic, partition)->offset = offset + 1;
+    rd_kafka_resp_err_t rc = rd_kafka_offsets_store(source->consumer, list);
+    /* A partition revoked meanwhile is refused (ERR__STATE): its new owner
+     * re-reads the record, which at-least-once allows. */
+    if (rc != RD_KAFKA_RESP_ERR_NO_ERROR)
+        log_debug("store offset %d@%lld: %s", partition, (long long)offset, rd_kafka_err2str(rc));
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+void kafka_source_rewind(struct kafka_source *source, int32_t partition, int64_t offset)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, source->topic, partition)->offset = offset;
+    rd_kafka_error_t *error = rd_kafka_seek_partitions(source->consumer, list, 5000);
+    if (error) {
+        log_warn("rewind partition %d to %lld: %s", partition, (long long)offset,
+                 rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+int kafka_source_commit(struct kafka_source *source, char *err, size_t errsz)
+{
+    rd_kafka_resp_err_t rc = rd_kafka_commit(source->consumer, NULL, 0);
+    if (rc != RD_KAFKA_RESP_ERR_NO_ERROR && rc != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        return tb_fail(err, errsz, TB_KAFKA, "commit: %s", rd_kafka_err2str(rc));
+    return TB_OK;
+}
+
+int kafka_source_assigned(const struct kafka_source *source)
+{
+    return atomic_load(&source->assigned);
+}
+
+rd_kafka_t *kafka_source_handle(struct kafka_source *source)
+{
+    return source->consumer;
+}
+
+void kafka_source_close(struct kafka_source *source)
+{
+    if (source->closed)
+        return;
+    source->closed = 1;
+    rd_kafka_resp_err_t rc = rd_kafka_consumer_close(source->consumer);
+    if (rc != RD_KAFKA_RESP_ERR_NO_ERROR)
+        log_warn("consumer close: %s", rd_kafka_err2str(rc));
+}
+
+void kafka_source_destroy(struct kafka_source *source)
+{
+    if (!source)
+        return;
+    if (!source->closed)
+        kafka_source_close(source);
+    rd_kafka_destroy(source->consumer);
+    free(source->batch);
+    free(source->topic);
+    free(source);
+}

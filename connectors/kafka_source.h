@@ -1,0 +1,71 @@
+/* Kafka source: one consumer in a consumer group, read in micro-batches.
+ *
+ * Offsets are never stored automatically: the caller stores an offset only
+ * once the record's outputs are acknowledged (kafka_source_store), and stored
+ * offsets are committed every commit_interval_ms, on revoke and on close. A
+ * source is used by one thread. */
+#ifndef TRIBUTARY_KAFKA_SOURCE_H
+#define TRIBUTARY_KAFKA_SOURCE_H
+
+#include "connectors/kafka_conf.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct kafka_source;
+
+/* Processes a micro-batch. The messages stay owned by the source (it destroys
+ * each exactly once after this returns). Called from kafka_source_poll_batch,
+ * and from inside a rebalance with the records collected so far, before the
+ * revoked partitions' offsets are committed. */
+typedef void kafka_source_batch_fn(void *opaque, rd_kafka_message_t **msgs, size_t n);
+
+struct kafka_source_options {
+    const char *group_id;
+    const char *topic;
+    int commit_interval_ms;
+    kafka_source_batch_fn *on_batch;
+    void *opaque;
+};
+
+/* Creates a consumer in options->group_id subscribed to options->topic. props
+ * are the user's kafka.* settings. Returns the source (free with
+ * kafka_source_destroy after kafka_source_close) or NULL with err. */
+struct kafka_source *kafka_source_new(const struct kafka_prop *props, size_t nprops,
+                                      const struct kafka_source_options *options, char *err,
+                                      size_t errsz);
+
+/* Collects up to max_records records, waiting at most max_wait_ms after the
+ * first one arrives (and at most max_wait_ms for the first), then hands them
+ * to on_batch. Consumer errors are logged, not returned as records.
+ * Returns the number of records handed over (0 when none arrived), or TB_KAFKA
+ * on a fatal consumer error. */
+int kafka_source_poll_batch(struct kafka_source *source, size_t max_records, int max_wait_ms);
+
+/* Marks `partition` of the subscribed topic processed up to and including
+ * `offset` (the next committed position is offset + 1). */
+void kafka_source_store(struct kafka_source *source, int32_t partition, int64_t offset);
+
+/* Re-reads `partition` from `offset` on (used when an output for that record
+ * could not be delivered, so that it is processed again rather than skipped). */
+void kafka_source_rewind(struct kafka_source *source, int32_t partition, int64_t offset);
+
+/* Commits the stored offsets now and waits for the answer. Returns TB_OK (also
+ * when there was nothing to commit) or TB_KAFKA with err. */
+int kafka_source_commit(struct kafka_source *source, char *err, size_t errsz);
+
+/* Number of partitions currently assigned to this consumer. */
+int kafka_source_assigned(const struct kafka_source *source);
+
+/* The underlying consumer handle (for statistics and tests). */
+rd_kafka_t *kafka_source_handle(struct kafka_source *source);
+
+/* Leaves the group: revokes (committing stored offsets) and closes. Call once
+ * before kafka_source_destroy. */
+void kafka_source_close(struct kafka_source *source);
+
+/* Frees the consumer; accepts NULL. */
+void kafka_source_destroy(struct kafka_source *source);
+
+#endif

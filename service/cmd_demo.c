@@ -1,0 +1,292 @@
+/* `tributary demo`: the whole path on the embedded broker, shown live. */
+#include "connectors/embedded_broker.h"
+#include "connectors/kafka_source.h"
+#include "connectors/prediction.h"
+#include "models/metrics.h"
+#include "service/cli.h"
+#include "service/commands.h"
+#include "service/error.h"
+#include "service/log.h"
+#include "service/serve.h"
+#include "service/signals.h"
+#include "service/simulator.h"
+#include "service/trainer.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const struct cli_option demo_options[] = {
+    {"seconds", "S", "demo.seconds", "how long the live part runs"},
+    {"rate", "R", "simulate.rate", "live telemetry records per second"},
+};
+
+static const struct cli_command demo_command = {
+    "tributary demo [-c config/demo.yaml] [--seconds S]",
+    "Runs tributary's main job with no Kafka: starts the embedded broker, simulates\n"
+    "a fleet's history to an Avro file, trains a ridge model on it, serves the model\n"
+    "over a live stream of telemetry (with a few corrupt records that must end in\n"
+    "the dead-letter topic), and shows records in, predictions out and the running\n"
+    "error against the true remaining life, until --seconds pass or Ctrl-C.",
+    demo_options,
+    sizeof demo_options / sizeof demo_options[0],
+};
+
+/* The demo's own view of the prediction topic. */
+struct demo_monitor {
+    struct metrics_running error;
+    long long seen;
+    struct prediction samples[4]; /* the latest prediction of four machines */
+    char sample_keys[4][16];
+};
+
+static void demo_on_predictions(void *opaque, rd_kafka_message_t **msgs, size_t n)
+{
+    struct demo_monitor *m = opaque;
+    for (size_t i = 0; i < n; i++) {
+        struct prediction p;
+        if (prediction_decode(msgs[i]->payload, msgs[i]->len, &p) != TB_OK)
+            continue;
+        m->seen++;
+        if (!isnan(p.label))
+            metrics_running_add(&m->error, p.label, p.value);
+        for (int s = 0; s < 4; s++) {
+            char want[16];
+            snprintf(want, sizeof want, "m-%06d", s * 7);
+            if (p.key_len == strlen(want) && memcmp(p.key, want, p.key_len) == 0) {
+                m->samples[s] = p;
+                memcpy(m->sample_keys[s], want, sizeof want);
+            }
+        }
+    }
+}
+
+struct demo_simulation {
+    const struct config *cfg;
+    const struct kafka_prop *props;
+    size_t nprops;
+    atomic_int stop;
+    struct simulator_report report;
+    int status;
+    char err[512];
+};
+
+static void *demo_simulate(void *arg)
+{
+    struct demo_simulation *sim = arg;
+    log_set_thread_name("simulator");
+    sim->status = simulator_run(sim->cfg, NULL, sim->props, sim->nprops, &sim->stop, &sim->report,
+                                sim->err, sizeof sim->err);
+    return NULL;
+}
+
+static double demo_clock_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void demo_show(double t, const struct demo_simulation *sim, const struct serve *serve,
+                      const struct demo_monitor *mon, double rate)
+{
+    const struct worker_stats *st = serve_stats(serve);
+    struct metrics_regression e;
+    metrics_running_get(&mon->error, &e);
+    printf("%5.0fs  sent %8lld  consumed %8llu  predicted %8llu  dead-lettered %4llu  "
+           "%6.0f rec/s  MAE %6.2f  RMSE %6.2f cycles\n",
+           t, atomic_load(&sim->report.produced), atomic_load(&st->consumed),
+           atomic_load(&st->predicted), atomic_load(&st->dead_lettered), rate, e.mae, e.rmse);
+    fflush(stdout);
+}
+
+static void demo_show_samples(const struct demo_monitor *mon)
+{
+    for (int s = 0; s < 4; s++) {
+        if (!mon->sample_keys[s][0])
+            continue;
+        const struct prediction *p = &mon->samples[s];
+        printf("        %s  predicted RUL %6.1f  true RUL %5.0f  (model %.*s v%d, partition %d "
+               "offset %lld)\n",
+               mon->sample_keys[s], p->value, p->label, (int)p->model_len, p->model,
+               p->model_version, p->source_partition, (long long)p->source_offset);
+    }
+    fflush(stdout);
+}
+
+static int demo_run(struct config *cfg, char *err, size_t errsz)
+{
+    int status = TB_OK;
+    struct embedded_broker *broker = NULL;
+    struct serve *serve = NULL;
+    struct kafka_source *monitor = NULL;
+    struct kafka_prop *props = NULL;
+    size_t nprops = 0;
+    struct demo_monitor mon = {0};
+    struct demo_simulation sim = {0};
+    pthread_t sim_thread;
+    int sim_started = 0;
+
+    printf("== tributary demo: embedded broker, simulated fleet, ridge model, live scoring\n\n");
+    broker = embedded_broker_new(cfg->broker.brokers, err, errsz);
+    if (!broker)
+        return TB_KAFKA;
+    const char *topics[] = {cfg->input.topic, cfg->output.topic, cfg->output.dead_letter_topic};
+    for (size_t i = 0; i < 3; i++) {
+        status = embedded_broker_create_topic(broker, topics[i], cfg->broker.partitions, err, errsz);
+        if (status != TB_OK)
+            goto done;
+    }
+    config_kafka_set(cfg, "bootstrap.servers", embedded_broker_bootstraps(broker));
+    printf("1. embedded broker: %d brokers at %s; topics %s, %s, %s (%d partitions)\n",
+           cfg->broker.brokers, embedded_broker_bootstraps(broker), topics[0], topics[1], topics[2],
+           cfg->broker.partitions);
+
+    /* History: a fleet's past, with the true remaining life of every reading. */
+    struct simulator_report history = {0};
+    atomic_int never = 0;
+    long long live_count = cfg->simulate.count;
+    cfg->simulate.count = cfg->simulate.history_count;
+    status = simulator_run(cfg, cfg->train.input, NULL, 0, &never, &history, err, errsz);
+    cfg->simulate.count = live_count;
+    if (status != TB_OK)
+        goto done;
+    printf("2. simulated %lld readings of history from %d machines -> %s\n",
+           atomic_load(&history.produced), cfg->simulate.machines, cfg->train.input);
+
+    struct trainer_summary trained;
+    status = trainer_run(cfg, &trained, err, errsz);
+    if (status != TB_OK)
+        goto done;
+    printf("3. trained ridge on %zu rows (%zu features): training RMSE %.1f cycles, R2 %.3f -> "
+           "%s\n",
+           trained.rows, cfg->input.nfeatures, trained.fit.rmse, trained.fit.r2,
+           cfg->train.output);
+
+    serve = serve_new(cfg, err, errsz);
+    if (!serve) {
+        status = TB_CONFIG;
+        goto done;
+    }
+    status = serve_start(serve, err, errsz);
+    if (status != TB_OK)
+        goto done;
+    printf("4. serving with %d workers in group '%s'\n", cfg->serve.workers, cfg->serve.group_id);
+
+    props = cli_kafka_props(cfg, &nprops);
+    struct kafka_source_options monitor_options = {
+        .group_id = "tributary-demo-monitor",
+        .topic = cfg->output.topic,
+        .commit_interval_ms = 1000,
+        .on_batch = demo_on_predictions,
+        .opaque = &mon,
+    };
+    monitor = kafka_source_new(props, nprops, &monitor_options, err, errsz);
+    if (!monitor) {
+        status = TB_KAFKA;
+        goto done;
+    }
+
+    cfg->simulate.seed += 1; /* a live fleet other than the one trained on */
+    sim.cfg = cfg;
+    sim.props = props;
+    sim.nprops = nprops;
+    if (pthread_create(&sim_thread, NULL, demo_simulate, &sim) != 0) {
+        status = tb_fail(err, errsz, TB_NOMEM, "could not start the simulator thread");
+        goto done;
+    }
+    sim_started = 1;
+    printf("5. simulating live telemetry at %.0f records/s with %.1f%% corrupt records, for %.0f "
+           "s (Ctrl-C stops)\n\n",
+           cfg->simulate.rate, 100.0 * cfg->simulate.bad_ratio, cfg->demo.seconds);
+
+    double start = demo_clock_s(), last = start;
+    unsigned long long last_consumed = 0;
+    int ticks = 0;
+    while (!signals_stop_requested() && demo_clock_s() - start < cfg->demo.seconds) {
+        kafka_source_poll_batch(monitor, 10000, 100);
+        double now = demo_clock_s();
+        if (now - last >= 1.0) {
+            unsigned long long consumed = atomic_load(&serve_stats(serve)->consumed);
+            demo_show(now - start, &sim, serve, &mon, (double)(consumed - last_consumed) / (now - last));
+            if (++ticks % 5 == 0)
+                demo_show_samples(&mon);
+            last_consumed = consumed;
+            last = now;
+        }
+    }
+
+    /* Drain: stop the source, let serve finish what was sent, then stop it. */
+    atomic_store(&sim.stop, 1);
+    pthread_join(sim_thread, NULL);
+    sim_started = 0;
+    long long sent = atomic_load(&sim.report.produced);
+    const struct worker_stats *st = serve_stats(serve);
+    double drain_start = demo_clock_s();
+    while (demo_clock_s() - drain_start < 10.0 &&
+           (long long)(atomic_load(&st->predicted) + atomic_load(&st->dead_lettered)) < sent)
+        kafka_source_poll_batch(monitor, 10000, 100);
+    while (demo_clock_s() - drain_start < 12.0 && mon.seen < (long long)atomic_load(&st->predicted))
+        kafka_source_poll_batch(monitor, 10000, 100);
+    serve_stop(serve);
+    serve_wait(serve);
+
+    struct metrics_regression e;
+    metrics_running_get(&mon.error, &e);
+    unsigned long long predicted = atomic_load(&st->predicted);
+    unsigned long long dead = atomic_load(&st->dead_lettered);
+    printf("\n== done: sent %lld records (%lld deliberately corrupt); predicted %llu, "
+           "dead-lettered %llu: %s\n",
+           sent, atomic_load(&sim.report.corrupted), predicted, dead,
+           (long long)(predicted + dead) == sent ? "every record accounted for"
+                                                 : "NOT every record accounted for");
+    printf("   live error of '%s' v%d over %zu predictions: MAE %.2f, RMSE %.2f cycles of "
+           "remaining life\n",
+           serve_model_name(serve), serve_model_version(serve), e.count, e.mae, e.rmse);
+    if (sim.status != TB_OK)
+        status = tb_fail(err, errsz, sim.status, "simulator: %s", sim.err);
+    else if ((long long)(predicted + dead) != sent)
+        status = tb_fail(err, errsz, TB_KAFKA, "%lld records sent, %llu accounted for", sent,
+                         predicted + dead);
+
+done:
+    if (sim_started) {
+        atomic_store(&sim.stop, 1);
+        pthread_join(sim_thread, NULL);
+    }
+    if (monitor)
+        kafka_source_close(monitor);
+    kafka_source_destroy(monitor);
+    serve_destroy(serve);
+    free(props);
+    embedded_broker_destroy(broker);
+    return status;
+}
+
+int cmd_demo(int argc, char **argv)
+{
+    struct cli_config_args args = {0};
+    const char *values[sizeof demo_options / sizeof demo_options[0]];
+    int first_arg;
+    int rc = cli_parse(argc, argv, &demo_command, &args, values, &first_arg);
+    if (rc != 0) {
+        cli_config_args_free(&args);
+        return rc == 1 ? 0 : 2;
+    }
+    char err[1024];
+    struct config *cfg = cli_config_load(&args, err, sizeof err);
+    cli_config_args_free(&args);
+    if (!cfg) {
+        fprintf(stderr, "tributary demo: %s\n", err);
+        return 2;
+    }
+    signals_install();
+    int status = demo_run(cfg, err, sizeof err);
+    if (status != TB_OK)
+        fprintf(stderr, "tributary demo: %s\n", err);
+    config_destroy(cfg);
+    return status == TB_OK ? 0 : 1;
+}

@@ -1,0 +1,102 @@
+/* `tributary serve`: the long-running stream-scoring service. */
+#include "service/cli.h"
+#include "service/commands.h"
+#include "service/error.h"
+#include "service/log.h"
+#include "service/serve.h"
+#include "service/signals.h"
+
+#include <stdio.h>
+#include <time.h>
+
+static const struct cli_option serve_options[] = {
+    {"model", "FILE", "serve.model", "model artefact to score with"},
+    {"workers", "N", "serve.workers", "worker threads, each a consumer in the group"},
+    {"bootstrap", "HOST:PORT", "kafka.bootstrap.servers",
+     "Kafka bootstrap servers (none: start the embedded broker)"},
+};
+
+static const struct cli_command serve_command = {
+    "tributary serve -c FILE [OPTIONS]",
+    "Consumes Avro telemetry from input.topic in micro-batches, scores each batch\n"
+    "with the model artefact, and produces Avro predictions (config/schemas/\n"
+    "prediction.avsc) to output.topic, keyed like the input; records that do not\n"
+    "decode go to output.dead_letter_topic with the reason in a header. An input\n"
+    "offset is committed only after its output is acknowledged. SIGINT or SIGTERM\n"
+    "finishes the batch in hand, commits and exits 0. With no\n"
+    "kafka.bootstrap.servers, an embedded broker is started in-process and its\n"
+    "address printed on the first line of standard output.",
+    serve_options,
+    sizeof serve_options / sizeof serve_options[0],
+};
+
+static double serve_clock_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    struct cli_config_args args = {0};
+    const char *values[sizeof serve_options / sizeof serve_options[0]];
+    int first_arg;
+    int rc = cli_parse(argc, argv, &serve_command, &args, values, &first_arg);
+    if (rc != 0) {
+        cli_config_args_free(&args);
+        return rc == 1 ? 0 : 2;
+    }
+    char err[1024];
+    struct config *cfg = cli_config_load(&args, err, sizeof err);
+    cli_config_args_free(&args);
+    if (!cfg) {
+        fprintf(stderr, "tributary serve: %s\n", err);
+        return 2;
+    }
+    if (first_arg < argc) {
+        fprintf(stderr, "tributary serve: unexpected argument '%s'\n", argv[first_arg]);
+        config_destroy(cfg);
+        return 2;
+    }
+    signals_install();
+    struct serve *serve = serve_new(cfg, err, sizeof err);
+    if (!serve) {
+        fprintf(stderr, "tributary serve: %s\n", err);
+        config_destroy(cfg);
+        return 2;
+    }
+    if (!config_kafka_get(cfg, "bootstrap.servers")) {
+        printf("%s\n", serve_bootstraps(serve));
+        fflush(stdout);
+    }
+    int status = 0;
+    if (serve_start(serve, err, sizeof err) != TB_OK) {
+        fprintf(stderr, "tributary serve: %s\n", err);
+        status = 1;
+        goto done;
+    }
+    const struct worker_stats *stats = serve_stats(serve);
+    unsigned long long last_consumed = 0;
+    double last = serve_clock_s();
+    while (!signals_sleep_ms(5000)) {
+        double now = serve_clock_s();
+        unsigned long long consumed = atomic_load(&stats->consumed);
+        log_info("consumed %llu (%.0f/s), predicted %llu, dead-lettered %llu, partitions %d",
+                 consumed, (double)(consumed - last_consumed) / (now - last),
+                 atomic_load(&stats->predicted), atomic_load(&stats->dead_lettered),
+                 serve_assigned(serve));
+        last_consumed = consumed;
+        last = now;
+    }
+    log_info("stopping: finishing batches in hand, committing, leaving the group");
+    serve_stop(serve);
+    status = serve_wait(serve) == TB_OK ? 0 : 1;
+    log_info("stopped: consumed %llu, predicted %llu, dead-lettered %llu",
+             atomic_load(&stats->consumed), atomic_load(&stats->predicted),
+             atomic_load(&stats->dead_lettered));
+done:
+    serve_destroy(serve);
+    config_destroy(cfg);
+    return status;
+}

@@ -1,0 +1,47 @@
+/* The stream-scoring service: W workers in one consumer group, and the
+ * embedded broker when no Kafka is configured. */
+#ifndef TRIBUTARY_SERVE_H
+#define TRIBUTARY_SERVE_H
+
+#include "service/config.h"
+#include "service/worker.h"
+
+#include <stddef.h>
+
+struct serve;
+
+/* Prepares the service from cfg (which must outlive it): checks the model
+ * artefact against the input schema and the configured features, and starts
+ * the embedded broker (creating the input, output and dead-letter topics) when
+ * kafka.bootstrap.servers is not set. Returns the service (free with
+ * serve_destroy) or NULL with err. */
+struct serve *serve_new(const struct config *cfg, char *err, size_t errsz);
+
+/* Starts cfg->serve.workers worker threads. Returns TB_OK, or an error (with
+ * err) after stopping any worker already started. */
+int serve_start(struct serve *serve, char *err, size_t errsz);
+
+/* Asks every worker to finish its batch in hand, commit and leave. */
+void serve_stop(struct serve *serve);
+
+/* Waits for every worker thread to end. Returns TB_OK, or the first error a
+ * worker ended with. */
+int serve_wait(struct serve *serve);
+
+/* The bootstrap servers in use (the embedded broker's when it runs). */
+const char *serve_bootstraps(const struct serve *serve);
+
+/* Partitions assigned across all workers. */
+int serve_assigned(const struct serve *serve);
+
+/* Live counters. */
+const struct worker_stats *serve_stats(const struct serve *serve);
+
+/* The model's name and version, as the workers publish them. */
+const char *serve_model_name(const struct serve *serve);
+int serve_model_version(const struct serve *serve);
+
+/* Stops (if needed) and frees everything, the embedded broker last; accepts NULL. */
+void serve_destroy(struct serve *serve);
+
+#endif

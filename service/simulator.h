@@ -1,0 +1,30 @@
+/* The fleet simulation loop shared by `simulate` and `demo`: paces records at
+ * a rate, corrupts a fraction on request, and writes them to a topic or an
+ * Avro container file. */
+#ifndef TRIBUTARY_SIMULATOR_H
+#define TRIBUTARY_SIMULATOR_H
+
+#include "connectors/kafka_conf.h"
+#include "service/config.h"
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+struct simulator_report {
+    atomic_llong produced;      /* records written (or queued and then acknowledged) */
+    atomic_llong corrupted;     /* of which deliberately damaged */
+    atomic_llong refused;       /* records the broker refused */
+    double seconds;
+};
+
+/* Runs cfg->simulate: to the file `output` when it is not NULL (count must be
+ * set; timestamps are one minute per fleet round, ending now), otherwise to
+ * cfg->input.topic through a producer with `props` (timestamps are the wall
+ * clock). Stops after simulate.count records, simulate.seconds, or when *stop
+ * becomes true. Progress is readable in *report while it runs.
+ * Returns TB_OK, or an error with err. */
+int simulator_run(const struct config *cfg, const char *output, const struct kafka_prop *props,
+                  size_t nprops, const atomic_int *stop, struct simulator_report *report,
+                  char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,298 @@
+/* Stream-scoring worker: decode, predict, produce, acknowledge, store. */
+#include "service/worker.h"
+
+#include "connectors/kafka_sink.h"
+#include "connectors/kafka_source.h"
+#include "connectors/prediction.h"
+#include "models/artefact.h"
+#include "models/ridge.h"
+#include "service/error.h"
+#include "service/log.h"
+#include "service/mem.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Delivery bookkeeping of one partition within a batch. */
+struct worker_partition {
+    int32_t partition;
+    int64_t last_ok;            /* highest offset with every output before it acknowledged */
+    int64_t first_failed;       /* lowest offset whose output failed, or -1 */
+};
+
+struct worker {
+    int id;
+    const struct worker_shared *shared;
+    struct kafka_source *source;
+    struct kafka_sink *sink;
+    rd_kafka_topic_t *output_topic;
+    rd_kafka_topic_t *dead_letter_topic;
+    struct artefact *model;
+    const struct ridge_model *ridge;
+    char version[16];           /* the model version as a header value */
+    size_t nfeatures;
+    size_t nfields;             /* features, then the label when configured */
+
+    /* Per-batch buffers, grown to the largest batch and reused. */
+    size_t cap;
+    double *row;                /* one decoded record */
+    double *features;           /* row-major, one row per decodable record */
+    double *labels;
+    double *scores;
+    size_t *decoded;            /* batch index of each decoded record */
+    unsigned char *failed;      /* per batch index: its output was refused */
+    struct worker_partition *partitions;
+    size_t npartitions, partitions_cap;
+    struct avro_wire_buf encoded;
+};
+
+static void worker_on_delivery(void *opaque, uintptr_t tag, rd_kafka_resp_err_t status)
+{
+    struct worker *w = opaque;
+    if (status != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        w->failed[tag] = 1;
+        log_warn("delivery failed: %s", rd_kafka_err2str(status));
+    }
+}
+
+static void worker_reserve(struct worker *w, size_t n)
+{
+    if (n <= w->cap)
+        return;
+    w->cap = n;
+    w->features = mem_realloc(w->features, n * w->nfeatures * sizeof *w->features);
+    w->labels = mem_realloc(w->labels, n * sizeof *w->labels);
+    w->scores = mem_realloc(w->scores, n * sizeof *w->scores);
+    w->decoded = mem_realloc(w->decoded, n * sizeof *w->decoded);
+    w->failed = mem_realloc(w->failed, n);
+}
+
+/* Queues the dead-letter copy of msg: its original key and bytes, with the
+ * reason and the record's origin in headers. */
+static void worker_dead_letter(struct worker *w, const rd_kafka_message_t *msg, size_t tag,
+                               const char *reason)
+{
+    char partition[16], offset[24];
+    snprintf(partition, sizeof partition, "%" PRId32, msg->partition);
+    snprintf(offset, sizeof offset, "%" PRId64, msg->offset);
+    rd_kafka_headers_t *headers = rd_kafka_headers_new(4);
+    rd_kafka_header_add(headers, "tributary.error", -1, reason, -1);
+    rd_kafka_header_add(headers, "tributary.source.topic", -1, rd_kafka_topic_name(msg->rkt), -1);
+    rd_kafka_header_add(headers, "tributary.source.partition", -1, partition, -1);
+    rd_kafka_header_add(headers, "tributary.source.offset", -1, offset, -1);
+    char err[256];
+    if (kafka_sink_produce(w->sink, w->dead_letter_topic, msg->key, msg->key_len, msg->payload,
+                           msg->len, headers, rd_kafka_message_timestamp(msg, NULL), tag, err,
+                           sizeof err) != TB_OK) {
+        w->failed[tag] = 1;
+        log_error("dead letter for %d@%" PRId64 ": %s", msg->partition, msg->offset, err);
+    }
+}
+
+static void worker_predict_out(struct worker *w, const rd_kafka_message_t *msg, size_t tag,
+                               double score, double label)
+{
+    struct prediction p = {
+        .key = msg->key ? msg->key : "",
+        .key_len = msg->key ? msg->key_len : 0,
+        .event_time_ms = rd_kafka_message_timestamp(msg, NULL),
+        .value = score,
+        .label = label,
+        .model = artefact_name(w->model),
+        .model_len = strlen(artefact_name(w->model)),
+        .model_version = artefact_version(w->model),
+        .source_partition = msg->partition,
+        .source_offset = msg->offset,
+    };
+    avro_wire_buf_reset(&w->encoded);
+    prediction_encode(&p, &w->encoded);
+    rd_kafka_headers_t *headers = rd_kafka_headers_new(2);
+    rd_kafka_header_add(headers, "tributary.model", -1, p.model, (ssize_t)p.model_len);
+    rd_kafka_header_add(headers, "tributary.model.version", -1, w->version, -1);
+    char err[256];
+    if (kafka_sink_produce(w->sink, w->output_topic, msg->key, msg->key_len, w->encoded.data,
+                           w->encoded.len, headers, p.event_time_ms, tag, err,
+                           sizeof err) != TB_OK) {
+        w->failed[tag] = 1;
+        log_error("prediction for %d@%" PRId64 ": %s", msg->partition, msg->offset, err);
+    }
+}
+
+static struct worker_partition *worker_partition(struct worker *w, int32_t partition)
+{
+    for (size_t i = 0; i < w->npartitions; i++) {
+        if (w->partitions[i].partition == partition)
+            return &w->partitions[i];
+    }
+    mem_grow((void **)&w->partitions, &w->partitions_cap, w->npartitions + 1,
+             sizeof *w->partitions);
+    struct worker_partition *p = &w->partitions[w->npartitions++];
+    p->partition = partition;
+    p->last_ok = -1;
+    p->first_failed = -1;
+    return p;
+}
+
+/* After every output of the batch has a delivery report: stores, per
+ * partition, the offset up to which all outputs were acknowledged, and rewinds
+ * a partition to its first failed record so that it is processed again. */
+static void worker_settle(struct worker *w, rd_kafka_message_t **msgs, size_t n)
+{
+    w->npartitions = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct worker_partition *p = worker_partition(w, msgs[i]->partition);
+        if (p->first_failed >= 0)
+            continue;
+        if (w->failed[i])
+            p->first_failed = msgs[i]->offset;
+        else
+            p->last_ok = msgs[i]->offset;
+    }
+    for (size_t i = 0; i < w->npartitions; i++) {
+        struct worker_partition *p = &w->partitions[i];
+        if (p->last_ok >= 0)
+            kafka_source_store(w->source, p->partition, p->last_ok);
+        if (p->first_failed >= 0) {
+            log_warn("partition %d: an output failed at offset %" PRId64 "; reading it again",
+                     p->partition, p->first_failed);
+            kafka_source_rewind(w->source, p->partition, p->first_failed);
+        }
+    }
+}
+
+static void worker_on_batch(void *opaque, rd_kafka_message_t **msgs, size_t n)
+{
+    struct worker *w = opaque;
+    struct worker_stats *stats = w->shared->stats;
+    size_t p = w->nfeatures;
+    worker_reserve(w, n);
+    memset(w->failed, 0, n);
+
+    size_t ndecoded = 0, ndead = 0;
+    for (size_t i = 0; i < n; i++) {
+        char reason[256];
+        const rd_kafka_message_t *msg = msgs[i];
+        int rc = msg->payload ? avro_plan_decode(w->shared->plan, msg->payload, msg->len, w->row,
+                                                  reason, sizeof reason)
+                              : tb_fail(reason, sizeof reason, TB_PARSE, "empty record value");
+        if (rc != TB_OK) {
+            worker_dead_letter(w, msg, i, reason);
+            ndead++;
+            continue;
+        }
+        memcpy(&w->features[ndecoded * p], w->row, p * sizeof *w->row);
+        w->labels[ndecoded] = w->nfields > p ? w->row[p] : NAN;
+        w->decoded[ndecoded++] = i;
+    }
+    ridge_predict(w->ridge, w->features, ndecoded, w->scores);
+    for (size_t j = 0; j < ndecoded; j++) {
+        size_t i = w->decoded[j];
+        worker_predict_out(w, msgs[i], i, w->scores[j], w->labels[j]);
+    }
+    kafka_sink_wait(w->sink, -1);
+    worker_settle(w, msgs, n);
+
+    size_t nfailed = 0, nfailed_predictions = 0;
+    for (size_t i = 0; i < n; i++)
+        nfailed += w->failed[i];
+    for (size_t j = 0; j < ndecoded; j++)
+        nfailed_predictions += w->failed[w->decoded[j]];
+    atomic_fetch_add(&stats->consumed, n);
+    atomic_fetch_add(&stats->batches, 1);
+    atomic_fetch_add(&stats->rewound, nfailed);
+    atomic_fetch_add(&stats->predicted, ndecoded - nfailed_predictions);
+    atomic_fetch_add(&stats->dead_lettered, ndead - (nfailed - nfailed_predictions));
+}
+
+struct worker *worker_new(int id, const struct worker_shared *shared, char *err, size_t errsz)
+{
+    const struct config *cfg = shared->cfg;
+    struct worker *w = mem_calloc(1, sizeof *w);
+    w->id = id;
+    w->shared = shared;
+    w->model = artefact_read(cfg->serve.model, err, errsz);
+    if (!w->model)
+        goto fail;
+    w->ridge = artefact_ridge(w->model);
+    w->nfeatures = artefact_nfeatures(w->model);
+    w->nfields = avro_plan_nfields(shared->plan);
+    snprintf(w->version, sizeof w->version, "%d", artefact_version(w->model));
+    w->row = mem_calloc(w->nfields, sizeof *w->row);
+
+    w->sink = kafka_sink_new(shared->props, shared->nprops, worker_on_delivery, w, err, errsz);
+    if (!w->sink)
+        goto fail;
+    w->output_topic = kafka_sink_topic(w->sink, cfg->output.topic);
+    w->dead_letter_topic = kafka_sink_topic(w->sink, cfg->output.dead_letter_topic);
+
+    struct kafka_source_options options = {
+        .group_id = cfg->serve.group_id,
+        .topic = cfg->input.topic,
+        .commit_interval_ms = cfg->serve.commit_interval_ms,
+        .on_batch = worker_on_batch,
+        .opaque = w,
+    };
+    w->source = kafka_source_new(shared->props, shared->nprops, &options, err, errsz);
+    if (!w->source)
+        goto fail;
+    return w;
+
+fail:
+    worker_destroy(w);
+    return NULL;
+}
+
+int worker_run(struct worker *w)
+{
+    char name[24];
+    snprintf(name, sizeof name, "worker-%d", w->id);
+    log_set_thread_name(name);
+    const struct config *cfg = w->shared->cfg;
+    int status = TB_OK;
+    while (!atomic_load(w->shared->stop)) {
+        int n = kafka_source_poll_batch(w->source, (size_t)cfg->serve.batch_max_records,
+                                        cfg->serve.batch_max_wait_ms);
+        if (n < 0) {
+            log_error("consumer failed; worker stops");
+            status = TB_KAFKA;
+            break;
+        }
+    }
+    char err[256];
+    if (kafka_source_commit(w->source, err, sizeof err) != TB_OK)
+        log_warn("%s", err);
+    atomic_fetch_add(w->shared->committed, 1);
+    for (int waited_ms = 0;
+         atomic_load(w->shared->committed) < w->shared->nworkers && waited_ms < 5000;
+         waited_ms += 10)
+        usleep(10000);
+    kafka_source_close(w->source);
+    log_info("left the group");
+    return status;
+}
+
+int worker_assigned(const struct worker *w)
+{
+    return w->source ? kafka_source_assigned(w->source) : 0;
+}
+
+void worker_destroy(struct worker *w)
+{
+    if (!w)
+        return;
+    kafka_source_destroy(w->source);
+    kafka_sink_destroy(w->sink, w->shared->cfg->serve.drain_timeout_ms);
+    artefact_destroy(w->model);
+    avro_wire_buf_free(&w->encoded);
+    free(w->partitions);
+    free(w->failed);
+    free(w->decoded);
+    free(w->scores);
+    free(w->labels);
+    free(w->features);
+    free(w->row);
+    free(w);
+}

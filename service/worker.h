@@ -1,0 +1,55 @@
+/* A stream-scoring worker: one consumer in the group, one producer, one loaded
+ * model; it scores each micro-batch with one BLAS call and stores an input
+ * offset only once the record's prediction or dead-letter copy is acknowledged. */
+#ifndef TRIBUTARY_WORKER_H
+#define TRIBUTARY_WORKER_H
+
+#include "connectors/avro_plan.h"
+#include "connectors/kafka_conf.h"
+#include "service/config.h"
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+/* Counters shared by every worker of a service; read from any thread. */
+struct worker_stats {
+    atomic_ullong consumed;      /* records taken from the input topic */
+    atomic_ullong predicted;     /* predictions acknowledged by the broker */
+    atomic_ullong dead_lettered; /* dead-letter copies acknowledged */
+    atomic_ullong rewound;       /* records to be read again after a failed delivery */
+    atomic_ullong batches;
+};
+
+/* What every worker of a service shares; all of it outlives the workers. */
+struct worker_shared {
+    const struct config *cfg;
+    const struct kafka_prop *props; /* kafka.* with the bootstrap servers resolved */
+    size_t nprops;
+    const struct avro_plan *plan; /* features then, when configured, the label */
+    struct worker_stats *stats;
+    atomic_int *stop;               /* set to ask every worker to drain and leave */
+    atomic_int *committed;          /* workers that made their final commit */
+    int nworkers;                   /* workers of the service */
+};
+
+struct worker;
+
+/* Creates worker number `id`: loads the model from cfg->serve.model, and joins
+ * the consumer group. Returns the worker (free with worker_destroy) or NULL
+ * with err. */
+struct worker *worker_new(int id, const struct worker_shared *shared, char *err, size_t errsz);
+
+/* Runs until *shared->stop is set or the consumer fails fatally: polls
+ * micro-batches and scores them. On the way out it commits what was stored,
+ * waits (up to 5 s) until every worker of the service has done the same, and
+ * only then leaves the group: the first worker to leave starts a rebalance,
+ * during which the others' commits would be refused. Returns TB_OK or TB_KAFKA. */
+int worker_run(struct worker *worker);
+
+/* Partitions currently assigned to this worker. */
+int worker_assigned(const struct worker *worker);
+
+/* Frees the worker; accepts NULL. */
+void worker_destroy(struct worker *worker);
+
+#endif

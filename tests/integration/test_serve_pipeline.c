@@ -1,0 +1,420 @@
+/* Integration: serve on a 3-broker embedded cluster, an 8-partition topic,
+ * 200k records and 2 workers, stopped and restarted half way.
+ *
+ * The scenario runs once in the group setup; each case then checks one thing a
+ * user relies on: every input has exactly one prediction or one dead-letter
+ * record, predictions equal offline scoring of the same readings, dead letters
+ * carry their reason and origin, and the restarted service resumed from the
+ * committed offsets without skipping or repeating anything. */
+#include "connectors/embedded_broker.h"
+#include "connectors/fleet.h"
+#include "connectors/kafka_sink.h"
+#include "connectors/prediction.h"
+#include "models/artefact.h"
+#include "models/ridge.h"
+#include "service/config.h"
+#include "service/error.h"
+#include "service/log.h"
+#include "service/mem.h"
+#include "service/serve.h"
+
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define PARTITIONS 8
+#define HALF       100000
+#define TOTAL      (2 * HALF)
+#define NFEATURES  10
+#define BASE_TS    1700000000000LL /* record i is stamped BASE_TS + i */
+
+static const char *const features[NFEATURES] = {
+    "load", "ambient_temp", "inlet_temp", "outlet_temp", "pressure",
+    "vibration", "rpm", "oil_temp", "current", "flow",
+};
+
+/* What the test knows of each input record, and what came out for it. */
+struct record {
+    double x[NFEATURES];
+    double rul;
+    int corrupted;
+    int predictions;           /* outputs seen on the prediction topic */
+    int dead_letters;          /* and on the dead-letter topic */
+    double predicted;
+    int32_t partition;         /* as reported by its output */
+    int64_t offset;
+    char reason[128];
+};
+
+static struct {
+    char dir[64];
+    char model_path[128];
+    struct embedded_broker *broker;
+    struct record *records;
+    struct ridge_model model;
+    unsigned long long first_run_outputs;
+    unsigned long long second_run_outputs;
+    size_t corrupted;
+} world;
+
+static void reading_features(const struct fleet_reading *r, double *x)
+{
+    const double v[NFEATURES] = {r->load,      r->ambient_temp, r->inlet_temp, r->outlet_temp,
+                                 r->pressure,  r->vibration,    r->rpm,        r->oil_temp,
+                                 r->current,   r->flow};
+    memcpy(x, v, sizeof v);
+}
+
+/* Trains the model the service will load, on a fleet other than the stream's. */
+static void train_model(void)
+{
+    struct fleet *fleet = fleet_new(30, 99);
+    size_t n = 20000;
+    double *x = mem_alloc(n * NFEATURES * sizeof *x);
+    double *y = mem_alloc(n * sizeof *y);
+    for (size_t i = 0; i < n; i++) {
+        struct fleet_reading r;
+        fleet_next(fleet, BASE_TS, &r);
+        reading_features(&r, &x[i * NFEATURES]);
+        y[i] = r.rul;
+    }
+    struct ridge_stats *stats = ridge_stats_new(NFEATURES);
+    ridge_stats_add(stats, x, y, n);
+    char err[256];
+    assert_int_equal(ridge_fit(stats, 1.0, &world.model, err, sizeof err), TB_OK);
+    struct artefact_info info = {
+        .name = "it-rul", .version = 3, .label = "rul", .features = features,
+        .nfeatures = NFEATURES};
+    struct artefact *a = artefact_new_ridge(&info, &world.model, err, sizeof err);
+    assert_non_null(a);
+    assert_int_equal(artefact_write(a, world.model_path, err, sizeof err), TB_OK);
+    artefact_destroy(a);
+    ridge_stats_destroy(stats);
+    free(y);
+    free(x);
+}
+
+static void on_produced(void *opaque, uintptr_t tag, rd_kafka_resp_err_t status)
+{
+    (void)opaque;
+    (void)tag;
+    assert_int_equal(status, RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
+/* Produces records [from, to) of the stream; about 1 in 200 is corrupted. */
+static void produce_records(struct fleet *fleet, size_t from, size_t to)
+{
+    char err[256];
+    const struct kafka_prop props[] = {{"bootstrap.servers", embedded_broker_bootstraps(world.broker)}};
+    struct kafka_sink *sink = kafka_sink_new(props, 1, on_produced, NULL, err, sizeof err);
+    assert_non_null(sink);
+    rd_kafka_topic_t *topic = kafka_sink_topic(sink, "telemetry");
+    struct avro_wire_buf buf = {0};
+    for (size_t i = from; i < to; i++) {
+        struct fleet_reading r;
+        fleet_next(fleet, BASE_TS + (int64_t)i, &r);
+        reading_features(&r, world.records[i].x);
+        world.records[i].rul = r.rul;
+        avro_wire_buf_reset(&buf);
+        fleet_encode(&r, &buf);
+        if (i % 200 == 17) {
+            fleet_corrupt(fleet, &buf);
+            world.records[i].corrupted = 1;
+            world.corrupted++;
+        }
+        assert_int_equal(kafka_sink_produce(sink, topic, r.machine_id, strlen(r.machine_id),
+                                            buf.data, buf.len, NULL, BASE_TS + (int64_t)i, i, err,
+                                            sizeof err),
+                         TB_OK);
+    }
+    assert_int_equal(kafka_sink_wait(sink, 60000), TB_OK);
+    avro_wire_buf_free(&buf);
+    kafka_sink_destroy(sink, 1000);
+}
+
+static struct config *service_config(void)
+{
+    struct config *cfg = config_new();
+    char err[256];
+    const char *settings[][2] = {
+        {"kafka.bootstrap.servers", embedded_broker_bootstraps(world.broker)},
+        {"kafka.session.timeout.ms", "6000"},
+        {"kafka.heartbeat.interval.ms", "500"},
+        {"input.features", "load,ambient_temp,inlet_temp,outlet_temp,pressure,vibration,rpm,"
+                           "oil_temp,current,flow"},
+        {"input.label", "rul"},
+        {"serve.model", world.model_path},
+        {"serve.workers", "2"},
+        {"serve.group_id", "it-serve"},
+        {"serve.batch_max_records", "5000"},
+        {"serve.batch_max_wait_ms", "20"},
+    };
+    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
+        assert_int_equal(config_set(cfg, settings[i][0], settings[i][1], "test", err, sizeof err),
+                         TB_OK);
+    return cfg;
+}
+
+/* Runs the service until it has produced `expect` outputs (or 180 s pass),
+ * then stops it the way SIGTERM does. Returns the outputs it counted. */
+static unsigned long long serve_until(unsigned long long expect)
+{
+    struct config *cfg = service_config();
+    char err[512];
+    struct serve *serve = serve_new(cfg, err, sizeof err);
+    if (!serve)
+        fail_msg("serve_new: %s", err);
+    assert_int_equal(serve_start(serve, err, sizeof err), TB_OK);
+    const struct worker_stats *st = serve_stats(serve);
+    for (int i = 0; i < 1800; i++) {
+        if (atomic_load(&st->predicted) + atomic_load(&st->dead_lettered) >= expect)
+            break;
+        usleep(100000);
+    }
+    serve_stop(serve);
+    assert_int_equal(serve_wait(serve), TB_OK);
+    unsigned long long outputs = atomic_load(&st->predicted) + atomic_load(&st->dead_lettered);
+    serve_destroy(serve);
+    config_destroy(cfg);
+    return outputs;
+}
+
+static int64_t header_int(rd_kafka_headers_t *headers, const char *name)
+{
+    const void *value;
+    size_t size;
+    if (rd_kafka_header_get_last(headers, name, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    char text[32];
+    snprintf(text, sizeof text, "%.*s", (int)size, (const char *)value);
+    return strtoll(text, NULL, 10);
+}
+
+/* Reads every record of `topic` from the beginning to its end. */
+static void read_outputs(const char *topic, int dead_letters)
+{
+    char err[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", embedded_broker_bootstraps(world.broker), err,
+                      sizeof err);
+    rd_kafka_conf_set(conf, "group.id", "it-reader", err, sizeof err);
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err);
+    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", err, sizeof err);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+    assert_non_null(rk);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(PARTITIONS);
+    int64_t high[PARTITIONS];
+    int64_t remaining = 0;
+    for (int p = 0; p < PARTITIONS; p++) {
+        int64_t low;
+        assert_int_equal(rd_kafka_query_watermark_offsets(rk, topic, p, &low, &high[p], 10000),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        assert_int_equal(low, 0);
+        remaining += high[p];
+        rd_kafka_topic_partition_list_add(parts, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    }
+    assert_int_equal(rd_kafka_assign(rk, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_topic_partition_list_destroy(parts);
+    for (int idle = 0; remaining > 0 && idle < 300;) {
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(rk, 100);
+        if (!msg) {
+            idle++;
+            continue;
+        }
+        assert_int_equal(msg->err, RD_KAFKA_RESP_ERR_NO_ERROR);
+        remaining--;
+        int64_t ts = rd_kafka_message_timestamp(msg, NULL);
+        assert_true(ts >= BASE_TS && ts < BASE_TS + TOTAL);
+        struct record *rec = &world.records[ts - BASE_TS];
+        if (dead_letters) {
+            rd_kafka_headers_t *headers;
+            assert_int_equal(rd_kafka_message_headers(msg, &headers), RD_KAFKA_RESP_ERR_NO_ERROR);
+            const void *reason;
+            size_t size;
+            assert_int_equal(
+                rd_kafka_header_get_last(headers, "tributary.error", &reason, &size),
+                RD_KAFKA_RESP_ERR_NO_ERROR);
+            snprintf(rec->reason, sizeof rec->reason, "%.*s", (int)size, (const char *)reason);
+            rec->partition = (int32_t)header_int(headers, "tributary.source.partition");
+            rec->offset = header_int(headers, "tributary.source.offset");
+            rec->dead_letters++;
+        } else {
+            struct prediction p;
+            assert_int_equal(prediction_decode(msg->payload, msg->len, &p), TB_OK);
+            assert_int_equal(p.event_time_ms, ts);
+            assert_int_equal(p.model_version, 3);
+            rec->partition = p.source_partition;
+            rec->offset = p.source_offset;
+            rec->predicted = p.value;
+            rec->predictions++;
+            /* the label travels with the prediction */
+            assert_true(fabs(p.label - rec->rul) < 1e-12);
+        }
+        rd_kafka_message_destroy(msg);
+    }
+    assert_int_equal(remaining, 0);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+}
+
+static int scenario_setup(void **state)
+{
+    (void)state;
+    log_set_level(getenv("TEST_LOG_INFO") ? LOG_INFO : LOG_WARN);
+    snprintf(world.dir, sizeof world.dir, "/tmp/tributary-it-XXXXXX");
+    assert_non_null(mkdtemp(world.dir));
+    snprintf(world.model_path, sizeof world.model_path, "%s/model.avro", world.dir);
+    char err[256];
+    world.broker = embedded_broker_new(3, err, sizeof err);
+    assert_non_null(world.broker);
+    const char *topics[] = {"telemetry", "predictions", "telemetry.dlq"};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(embedded_broker_create_topic(world.broker, topics[i], PARTITIONS, err,
+                                                      sizeof err),
+                         TB_OK);
+    world.records = mem_calloc(TOTAL, sizeof *world.records);
+    train_model();
+
+    struct fleet *fleet = fleet_new(500, 2024);
+    produce_records(fleet, 0, HALF);
+    world.first_run_outputs = serve_until(HALF);
+    produce_records(fleet, HALF, TOTAL);
+    world.second_run_outputs = serve_until(HALF);
+    fleet_destroy(fleet);
+
+    read_outputs("predictions", 0);
+    read_outputs("telemetry.dlq", 1);
+    return 0;
+}
+
+static int scenario_teardown(void **state)
+{
+    (void)state;
+    embedded_broker_destroy(world.broker);
+    ridge_model_free(&world.model);
+    free(world.records);
+    remove(world.model_path);
+    rmdir(world.dir);
+    return 0;
+}
+
+static void every_input_has_exactly_one_output(void **state)
+{
+    (void)state;
+    size_t missing = 0, duplicated = 0, predicted = 0, dead = 0;
+    for (size_t i = 0; i < TOTAL; i++) {
+        int outputs = world.records[i].predictions + world.records[i].dead_letters;
+        missing += outputs == 0;
+        duplicated += outputs > 1;
+        predicted += world.records[i].predictions;
+        dead += world.records[i].dead_letters;
+    }
+    assert_int_equal(missing, 0);
+    assert_int_equal(duplicated, 0);
+    assert_int_equal(predicted + dead, TOTAL);
+    assert_int_equal(dead, world.corrupted);
+}
+
+static int compare_offsets(const void *a, const void *b)
+{
+    const struct record *x = *(const struct record *const *)a;
+    const struct record *y = *(const struct record *const *)b;
+    if (x->partition != y->partition)
+        return x->partition < y->partition ? -1 : 1;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+static void outputs_cover_every_source_offset_once(void **state)
+{
+    (void)state;
+    struct record **order = mem_alloc(TOTAL * sizeof *order);
+    for (size_t i = 0; i < TOTAL; i++)
+        order[i] = &world.records[i];
+    qsort(order, TOTAL, sizeof *order, compare_offsets);
+    /* Per partition, the source offsets named by the outputs are 0, 1, 2, ... */
+    int32_t partition = -1;
+    int64_t expect = 0;
+    int partitions_seen = 0;
+    for (size_t i = 0; i < TOTAL; i++) {
+        if (order[i]->partition != partition) {
+            partition = order[i]->partition;
+            expect = 0;
+            partitions_seen++;
+        }
+        assert_int_equal(order[i]->offset, expect);
+        expect++;
+    }
+    assert_int_equal(partitions_seen, PARTITIONS);
+    free(order);
+}
+
+static void predictions_equal_offline_scoring(void **state)
+{
+    (void)state;
+    double *x = mem_alloc(TOTAL * NFEATURES * sizeof *x);
+    double *y = mem_alloc(TOTAL * sizeof *y);
+    for (size_t i = 0; i < TOTAL; i++)
+        memcpy(&x[i * NFEATURES], world.records[i].x, sizeof world.records[i].x);
+    ridge_predict(&world.model, x, TOTAL, y);
+    size_t compared = 0;
+    for (size_t i = 0; i < TOTAL; i++) {
+        if (world.records[i].predictions != 1)
+            continue;
+        double want = y[i], got = world.records[i].predicted;
+        if (fabs(got - want) > 1e-9 * fmax(1.0, fabs(want)))
+            fail_msg("record %zu: streamed prediction %.17g, offline %.17g", i, got, want);
+        compared++;
+    }
+    assert_int_equal(compared, TOTAL - world.corrupted);
+    free(y);
+    free(x);
+}
+
+static void dead_letters_carry_reason_and_origin(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < TOTAL; i++) {
+        const struct record *r = &world.records[i];
+        if (!r->corrupted) {
+            assert_int_equal(r->dead_letters, 0);
+            continue;
+        }
+        assert_int_equal(r->dead_letters, 1);
+        assert_true(strlen(r->reason) > 0);
+        /* the reasons the decoder gives for the three kinds of damage */
+        assert_true(strstr(r->reason, "NaN") || strstr(r->reason, "truncated") ||
+                    strstr(r->reason, "trailing") || strstr(r->reason, "invalid") ||
+                    strstr(r->reason, "length") || strstr(r->reason, "varint") ||
+                    strstr(r->reason, "union"));
+    }
+}
+
+static void restart_resumes_from_committed_offsets(void **state)
+{
+    (void)state;
+    /* Each run produced exactly its half: the second neither re-read the first
+     * half (its offsets were committed on the way out) nor skipped anything. */
+    assert_int_equal(world.first_run_outputs, HALF);
+    assert_int_equal(world.second_run_outputs, HALF);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(every_input_has_exactly_one_output),
+        cmocka_unit_test(outputs_cover_every_source_offset_once),
+        cmocka_unit_test(predictions_equal_offline_scoring),
+        cmocka_unit_test(dead_letters_carry_reason_and_origin),
+        cmocka_unit_test(restart_resumes_from_committed_offsets),
+    };
+    return cmocka_run_group_tests(tests, scenario_setup, scenario_teardown);
+}
