@@ -11,7 +11,7 @@ CC       := gcc
 # Debian packages that the build, the tests, the demo and the benchmarks need.
 DEB_PACKAGES := gcc make pkg-config librdkafka-dev libavro-dev libevent-dev \
                 libopenblas-dev liblapacke-dev libyaml-dev libjansson-dev libcmocka-dev \
-                kcat python3 python3-numpy python3-sklearn clang-format
+                kcat python3 python3-numpy python3-sklearn python3-avro clang-format
 
 PKGS      := rdkafka avro-c libevent libevent_pthreads yaml-0.1 jansson openblas lapacke
 # Recursive (=) so that pkg-config runs after `make deps` has installed things.
@@ -44,10 +44,13 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 INTG_SRCS := $(wildcard tests/integration/test_*.c)
 TEST_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%) $(INTG_SRCS:%.c=$(BUILD)/%)
 E2E_TESTS := $(wildcard tests/e2e/test_*.sh)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_REPLAYS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%-replay)
+FUZZ_SECONDS ?= 60
 BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:%.c=$(BUILD)/%)
 
-.PHONY: all deps test check demo bench format help clean
+.PHONY: all deps test check demo bench fuzz format help clean
 
 all: $(BIN)
 
@@ -57,6 +60,7 @@ help:
 	@echo "make test        deps, build, then unit, integration and end-to-end tests"
 	@echo "make demo        run the demo on the embedded broker (no Kafka needed)"
 	@echo "make bench       benchmarks with their peers, printing rates and ratios"
+	@echo "make fuzz        libFuzzer on each tests/fuzz target for FUZZ_SECONDS (clang)"
 	@echo "make format      apply .clang-format to every C file"
 	@echo "SANITIZE=address|undefined|thread works with every target"
 
@@ -90,13 +94,21 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libtributary.a
 	@$(if $(Q),echo "  LINK  $@")
 	$(Q)$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lcmocka $(LDLIBS) -o $@
 
+# A fuzz target built with a main that replays a fixed corpus: part of `check`.
+$(BUILD)/tests/fuzz/%-replay: tests/fuzz/%.c $(BUILD)/libtributary.a
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LINK  $@")
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -DFUZZ_REPLAY_MAIN $< $(BUILD)/libtributary.a $(LDFLAGS) \
+	  $(PKG_LIBS) $(LDLIBS) -o $@
+
 # `test` installs first, then re-enters make so pkg-config sees the packages.
 test:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory check
 
-check: $(BIN) $(TEST_BINS)
-	@TRIBUTARY_BIN=$(abspath $(BIN)) tests/run.sh $(BUILD)/test-logs $(TEST_BINS) $(E2E_TESTS)
+check: $(BIN) $(TEST_BINS) $(FUZZ_REPLAYS)
+	@TRIBUTARY_BIN=$(abspath $(BIN)) tests/run.sh $(BUILD)/test-logs $(TEST_BINS) $(FUZZ_REPLAYS) \
+	  $(E2E_TESTS)
 
 demo:
 	@$(MAKE) --no-print-directory deps
@@ -108,6 +120,18 @@ bench:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory $(BIN) $(BENCH_BINS)
 	@TRIBUTARY_BIN=$(abspath $(BIN)) BENCH_DIR=$(abspath $(BUILD)/tests/bench) tests/bench/run.sh
+
+# libFuzzer needs clang; the targets are instrumented together with the library.
+fuzz:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) clang"
+	@mkdir -p build/fuzz
+	@for f in $(FUZZ_SRCS); do \
+	  t=build/fuzz/$$(basename $$f .c); mkdir -p build/fuzz/corpus-$$(basename $$f .c); \
+	  clang -std=c17 -g -O1 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) \
+	    $$f $(LIB_SRCS) $(PKG_LIBS) $(LDLIBS) -o $$t || exit 1; \
+	  echo "== $$t for $(FUZZ_SECONDS) s"; \
+	  $$t -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus-$$(basename $$f .c) 2>&1 | tail -3 || exit 1; \
+	done
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

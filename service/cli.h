@@ -1,5 +1,6 @@
-/* What the subcommands share: loading the configuration from -c FILE, the
- * environment and --set KEY=VALUE, and handing its kafka.* keys to connectors. */
+/* What the subcommands share: their options and --help, the configuration
+ * built from -c FILE, the environment and --set KEY=VALUE, and the hand-off of
+ * its kafka.* keys to connectors. */
 #ifndef TRIBUTARY_CLI_H
 #define TRIBUTARY_CLI_H
 
@@ -8,54 +9,40 @@
 
 #include <stddef.h>
 
-/* The configuration options every command accepts, gathered by getopt. */
-struct cli_config_args {
-    const char *path;           /* -c FILE, or NULL */
-    char **sets;                /* KEY=VALUE assignments, in order (owned) */
-    size_t nsets, sets_cap;
-};
-
-/* Records one --set KEY=VALUE argument (copied). */
-void cli_config_args_add_set(struct cli_config_args *args, const char *assignment);
-
-/* Records a command's own option that stands for a configuration key, as if
- * it were --set key=value (copied). */
-void cli_config_args_add(struct cli_config_args *args, const char *key, const char *value);
-
-/* Frees what cli_config_args_add_set allocated. */
-void cli_config_args_free(struct cli_config_args *args);
-
-/* One command-line option of a command. */
+/* A command's own option: a shorthand for one configuration key
+ * (`--workers 4` is `--set serve.workers=4`). */
 struct cli_option {
     const char *name;           /* long name without "--" */
-    const char *arg;            /* the argument's name in --help ("N"), NULL for a flag */
-    const char *config_key;     /* the configuration key it sets, or NULL */
+    const char *arg;            /* the argument's name in --help ("N") */
+    const char *config_key;
     const char *help;
 };
 
-/* What a command is, for its --help. */
 struct cli_command {
+    const char *name;           /* "train" */
     const char *usage;          /* "tributary train -c FILE [OPTIONS]" */
     const char *description;    /* paragraphs shown under the usage line */
     const struct cli_option *options;
     size_t noptions;
+    int min_args, max_args;     /* positional arguments accepted */
 };
 
-/* Parses argv (argv[0] is the command's name). Every command takes
- * -c/--config FILE, --set KEY=VALUE and -h/--help besides its own options; an
- * option with a config_key is recorded in args as if it were --set, any other
- * leaves its argument (or "1" for a flag) in values[i], where values has
- * cmd->noptions entries. Positional arguments are left from argv[*first_arg].
- * Returns 0 to go on, 1 when --help was printed (exit 0), or 2 after printing
- * a usage error. */
-int cli_parse(int argc, char **argv, const struct cli_command *cmd, struct cli_config_args *args,
-              const char **values, int *first_arg);
+/* Parses argv (argv[0] is the command's name) and builds the configuration.
+ * Every command takes -c/--config FILE, --set KEY=VALUE (repeatable) and
+ * -h/--help besides its own options. The configuration is the defaults, then
+ * the file, then TRIBUTARY_* environment variables, then the options in
+ * order; log.level is applied. Returns the configuration (free with
+ * config_destroy) with positional arguments from argv[*first_arg]; or NULL
+ * with *exit_code 0 after printing --help, or 2 after printing a usage or
+ * configuration error. */
+struct config *cli_start(int argc, char **argv, const struct cli_command *cmd, int *first_arg,
+                         int *exit_code);
 
-/* Builds the configuration: defaults, then the file (if any), then TRIBUTARY_*
- * environment variables, then --set assignments; applies log.level. Returns the
- * configuration (free with config_destroy) or NULL with err naming the key and
+/* Builds a configuration from a file (path may be NULL), the environment and
+ * `nsets` KEY=VALUE assignments. Returns it or NULL with err naming the key and
  * where it came from. */
-struct config *cli_config_load(const struct cli_config_args *args, char *err, size_t errsz);
+struct config *cli_config_load(const char *path, char *const *sets, size_t nsets, char *err,
+                               size_t errsz);
 
 /* The kafka.* keys as librdkafka properties, in an array with room for one
  * more entry. The array is the caller's to free; its strings stay owned by cfg. */

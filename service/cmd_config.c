@@ -12,14 +12,9 @@ int cmd_config(int argc, char **argv)
         config_write_example(stdout);
         return 0;
     }
-    if (argc == 2 && strcmp(argv[1], "--check") == 0) {
-        fprintf(stderr, "usage: tributary config --check FILE\n");
-        return 2;
-    }
     if (argc == 3 && strcmp(argv[1], "--check") == 0) {
-        struct cli_config_args args = {.path = argv[2]};
         char err[1024];
-        struct config *cfg = cli_config_load(&args, err, sizeof err);
+        struct config *cfg = cli_config_load(argv[2], NULL, 0, err, sizeof err);
         if (!cfg) {
             fprintf(stderr, "tributary config: %s\n", err);
             return 2;

@@ -25,6 +25,7 @@ static const struct cli_option demo_options[] = {
 };
 
 static const struct cli_command demo_command = {
+    "demo",
     "tributary demo [-c config/demo.yaml] [--seconds S]",
     "Runs tributary's main job with no Kafka: starts the embedded broker, simulates\n"
     "a fleet's history to an Avro file, trains a ridge model on it, serves the model\n"
@@ -33,6 +34,8 @@ static const struct cli_command demo_command = {
     "error against the true remaining life, until --seconds pass or Ctrl-C.",
     demo_options,
     sizeof demo_options / sizeof demo_options[0],
+    0,
+    0,
 };
 
 /* The demo's own view of the prediction topic. */
@@ -268,21 +271,11 @@ done:
 
 int cmd_demo(int argc, char **argv)
 {
-    struct cli_config_args args = {0};
-    const char *values[sizeof demo_options / sizeof demo_options[0]];
-    int first_arg;
-    int rc = cli_parse(argc, argv, &demo_command, &args, values, &first_arg);
-    if (rc != 0) {
-        cli_config_args_free(&args);
-        return rc == 1 ? 0 : 2;
-    }
+    int first_arg, exit_code; /* no positional arguments */
+    struct config *cfg = cli_start(argc, argv, &demo_command, &first_arg, &exit_code);
+    if (!cfg)
+        return exit_code;
     char err[1024];
-    struct config *cfg = cli_config_load(&args, err, sizeof err);
-    cli_config_args_free(&args);
-    if (!cfg) {
-        fprintf(stderr, "tributary demo: %s\n", err);
-        return 2;
-    }
     signals_install();
     int status = demo_run(cfg, err, sizeof err);
     if (status != TB_OK)

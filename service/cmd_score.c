@@ -18,6 +18,7 @@ static const struct cli_option score_options[] = {
 };
 
 static const struct cli_command score_command = {
+    "score",
     "tributary score [-c FILE] --model FILE INPUT [OUTPUT.csv]",
     "Scores every row of INPUT (CSV or Avro container, read as train.* describes)\n"
     "with the model, the same way serve scores a stream, and writes CSV with\n"
@@ -25,6 +26,8 @@ static const struct cli_command score_command = {
     "to OUTPUT or standard output. With a label, RMSE, MAE and R2 go to stderr.",
     score_options,
     sizeof score_options / sizeof score_options[0],
+    1,
+    2,
 };
 
 static int score_run(const struct config *cfg, const char *input, const char *output, char *err,
@@ -84,27 +87,17 @@ done:
 
 int cmd_score(int argc, char **argv)
 {
-    struct cli_config_args args = {0};
-    const char *values[sizeof score_options / sizeof score_options[0]];
-    int first_arg;
-    int rc = cli_parse(argc, argv, &score_command, &args, values, &first_arg);
-    if (rc != 0) {
-        cli_config_args_free(&args);
-        return rc == 1 ? 0 : 2;
-    }
+    int first_arg, exit_code;
+    struct config *cfg = cli_start(argc, argv, &score_command, &first_arg, &exit_code);
+    if (!cfg)
+        return exit_code;
     char err[1024];
-    struct config *cfg = cli_config_load(&args, err, sizeof err);
-    cli_config_args_free(&args);
-    if (!cfg) {
-        fprintf(stderr, "tributary score: %s\n", err);
-        return 2;
-    }
     int status = 0;
-    int npositional = argc - first_arg;
-    if (npositional < 1 || npositional > 2 || cfg->serve.model[0] == '\0') {
-        fprintf(stderr, "usage: %s\n", score_command.usage);
+    int rc;
+    if (cfg->serve.model[0] == '\0') {
+        fprintf(stderr, "tributary score: no model: give --model FILE (serve.model)\n");
         status = 2;
-    } else if ((rc = score_run(cfg, argv[first_arg], npositional == 2 ? argv[first_arg + 1] : NULL,
+    } else if ((rc = score_run(cfg, argv[first_arg], first_arg + 1 < argc ? argv[first_arg + 1] : NULL,
                                err, sizeof err)) != TB_OK) {
         fprintf(stderr, "tributary score: %s\n", err);
         status = rc == TB_CONFIG ? 2 : 1;

@@ -17,6 +17,7 @@ static const struct cli_option serve_options[] = {
 };
 
 static const struct cli_command serve_command = {
+    "serve",
     "tributary serve -c FILE [OPTIONS]",
     "Consumes Avro telemetry from input.topic in micro-batches, scores each batch\n"
     "with the model artefact, and produces Avro predictions (config/schemas/\n"
@@ -28,6 +29,8 @@ static const struct cli_command serve_command = {
     "address printed on the first line of standard output.",
     serve_options,
     sizeof serve_options / sizeof serve_options[0],
+    0,
+    0,
 };
 
 static double serve_clock_s(void)
@@ -39,26 +42,11 @@ static double serve_clock_s(void)
 
 int cmd_serve(int argc, char **argv)
 {
-    struct cli_config_args args = {0};
-    const char *values[sizeof serve_options / sizeof serve_options[0]];
-    int first_arg;
-    int rc = cli_parse(argc, argv, &serve_command, &args, values, &first_arg);
-    if (rc != 0) {
-        cli_config_args_free(&args);
-        return rc == 1 ? 0 : 2;
-    }
+    int first_arg, exit_code; /* no positional arguments */
+    struct config *cfg = cli_start(argc, argv, &serve_command, &first_arg, &exit_code);
+    if (!cfg)
+        return exit_code;
     char err[1024];
-    struct config *cfg = cli_config_load(&args, err, sizeof err);
-    cli_config_args_free(&args);
-    if (!cfg) {
-        fprintf(stderr, "tributary serve: %s\n", err);
-        return 2;
-    }
-    if (first_arg < argc) {
-        fprintf(stderr, "tributary serve: unexpected argument '%s'\n", argv[first_arg]);
-        config_destroy(cfg);
-        return 2;
-    }
     signals_install();
     struct serve *serve = serve_new(cfg, err, sizeof err);
     if (!serve) {

@@ -23,6 +23,7 @@ static const struct cli_option simulate_options[] = {
 };
 
 static const struct cli_command simulate_command = {
+    "simulate",
     "tributary simulate [-c FILE] [OPTIONS]",
     "Simulates a fleet of machines whose sensors drift as they wear, fail and are\n"
     "replaced, and produces their telemetry (config/schemas/telemetry.avsc, with the\n"
@@ -31,6 +32,8 @@ static const struct cli_command simulate_command = {
     "records or --seconds, or on SIGINT/SIGTERM.",
     simulate_options,
     sizeof simulate_options / sizeof simulate_options[0],
+    0,
+    0,
 };
 
 static atomic_int simulate_stop;
@@ -46,27 +49,12 @@ static void *simulate_watch_signals(void *arg)
 
 int cmd_simulate(int argc, char **argv)
 {
-    struct cli_config_args args = {0};
-    const char *values[sizeof simulate_options / sizeof simulate_options[0]];
-    int first_arg;
-    int rc = cli_parse(argc, argv, &simulate_command, &args, values, &first_arg);
-    if (rc != 0) {
-        cli_config_args_free(&args);
-        return rc == 1 ? 0 : 2;
-    }
+    int first_arg, exit_code; /* no positional arguments */
+    struct config *cfg = cli_start(argc, argv, &simulate_command, &first_arg, &exit_code);
+    if (!cfg)
+        return exit_code;
     char err[1024];
-    struct config *cfg = cli_config_load(&args, err, sizeof err);
-    cli_config_args_free(&args);
-    if (!cfg) {
-        fprintf(stderr, "tributary simulate: %s\n", err);
-        return 2;
-    }
     const char *output = cfg->simulate.history_output[0] ? cfg->simulate.history_output : NULL;
-    if (first_arg < argc) {
-        fprintf(stderr, "tributary simulate: unexpected argument '%s'\n", argv[first_arg]);
-        config_destroy(cfg);
-        return 2;
-    }
     if (!output && !config_kafka_get(cfg, "bootstrap.servers")) {
         fprintf(stderr, "tributary simulate: no Kafka to produce to: set kafka.bootstrap.servers "
                         "(or --bootstrap), e.g. to the address `tributary broker` prints, or "
@@ -81,7 +69,7 @@ int cmd_simulate(int argc, char **argv)
     size_t nprops;
     struct kafka_prop *props = cli_kafka_props(cfg, &nprops);
     struct simulator_report report = {0};
-    rc = simulator_run(cfg, output, props, nprops, &simulate_stop, &report, err, sizeof err);
+    int rc = simulator_run(cfg, output, props, nprops, &simulate_stop, &report, err, sizeof err);
     atomic_store(&simulate_stop, 1);
     pthread_join(watcher, NULL);
 

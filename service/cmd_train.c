@@ -15,6 +15,7 @@ static const struct cli_option train_options[] = {
 };
 
 static const struct cli_command train_command = {
+    "train",
     "tributary train -c FILE [OPTIONS]",
     "Fits ridge regression (an unpenalised intercept and L2 on the coefficients,\n"
     "solved by Cholesky on the centred Gram matrix) to the input.features and the\n"
@@ -23,31 +24,21 @@ static const struct cli_command train_command = {
     "features or label are missing or not finite are left out and counted.",
     train_options,
     sizeof train_options / sizeof train_options[0],
+    0,
+    0,
 };
 
 int cmd_train(int argc, char **argv)
 {
-    struct cli_config_args args = {0};
-    const char *values[sizeof train_options / sizeof train_options[0]];
-    int first_arg;
-    int rc = cli_parse(argc, argv, &train_command, &args, values, &first_arg);
-    if (rc != 0) {
-        cli_config_args_free(&args);
-        return rc == 1 ? 0 : 2;
-    }
+    int first_arg, exit_code;
+    struct config *cfg = cli_start(argc, argv, &train_command, &first_arg, &exit_code);
+    if (!cfg)
+        return exit_code;
     char err[1024];
-    struct config *cfg = cli_config_load(&args, err, sizeof err);
-    cli_config_args_free(&args);
-    if (!cfg) {
-        fprintf(stderr, "tributary train: %s\n", err);
-        return 2;
-    }
     int status = 0;
     struct trainer_summary summary;
-    if (first_arg < argc) {
-        fprintf(stderr, "tributary train: unexpected argument '%s'\n", argv[first_arg]);
-        status = 2;
-    } else if ((rc = trainer_run(cfg, &summary, err, sizeof err)) != TB_OK) {
+    int rc = trainer_run(cfg, &summary, err, sizeof err);
+    if (rc != TB_OK) {
         fprintf(stderr, "tributary train: %s\n", err);
         status = rc == TB_CONFIG ? 2 : 1;
     } else {

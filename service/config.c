@@ -69,7 +69,6 @@ static const struct config_field config_fields[] = {
     STRING("input.schema", input.schema, "config/schemas/telemetry.avsc", "Avro schema (.avsc) of the input records"),
     LIST("input.features", input.features, input.nfeatures, "Input fields used as model features, in order"),
     STRING("input.label", input.label, "", "Input field holding the label to learn from; empty: none"),
-    STRING("input.key_field", input.key_field, "", "Input field keying per-machine models; empty: the Kafka message key"),
     STRING("output.topic", output.topic, "predictions", "Topic predictions are produced to"),
     STRING("output.dead_letter_topic", output.dead_letter_topic, "telemetry.dlq", "Topic records that cannot be processed go to, with the reason"),
     INT("serve.workers", serve.workers, "2", "1", "64", "Worker threads, each with its own consumer in the group"),
@@ -99,8 +98,8 @@ static const struct config_field config_fields[] = {
     DOUBLE("simulate.seconds", simulate.seconds, "0", "0", NULL, "Seconds to run; 0: unbounded"),
     INT64("simulate.seed", simulate.seed, "1", NULL, NULL, "Random seed; one seed always gives the same fleet"),
     DOUBLE("simulate.bad_ratio", simulate.bad_ratio, "0", "0", "1", "Fraction of deliberately corrupt records, for dead-letter demos"),
-    STRING("simulate.history_output", simulate.history_output, "", "Avro container file of simulated history to write; empty: none"),
-    INT64("simulate.history_count", simulate.history_count, "0", "0", NULL, "Records of history to write to history_output"),
+    STRING("simulate.history_output", simulate.history_output, "", "Write simulate.count records to this Avro container file instead of input.topic; empty: produce to Kafka"),
+    INT64("simulate.history_count", simulate.history_count, "0", "0", NULL, "Records of history the demo simulates to train.input and trains on"),
     DOUBLE_ABOVE("demo.seconds", demo.seconds, "30", "0", "How long the demo runs, in seconds"),
 };
 /* clang-format on */

@@ -28,7 +28,6 @@ struct config {
         char **features;
         size_t nfeatures;
         char *label;     /* "" = no label */
-        char *key_field; /* "" = the Kafka message key */
     } input;
     struct {
         char *topic;

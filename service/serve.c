@@ -9,6 +9,7 @@
 #include "service/mem.h"
 #include "service/textfile.h"
 
+#include <cblas.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -130,6 +131,9 @@ static int serve_resolve_kafka(struct serve *s, char *err, size_t errsz)
 
 struct serve *serve_new(const struct config *cfg, char *err, size_t errsz)
 {
+    /* Each worker thread runs its own BLAS calls on its own batch: OpenBLAS's
+     * own threads would only compete with the workers for the cores. */
+    openblas_set_num_threads(1);
     struct serve *s = mem_calloc(1, sizeof *s);
     s->cfg = cfg;
     if (serve_check_model(s, err, errsz) != TB_OK || serve_resolve_kafka(s, err, errsz) != TB_OK) {

@@ -51,6 +51,11 @@ int trainer_run(const struct config *cfg, struct trainer_summary *summary, char 
     ds.nrows = trainer_keep_finite(&ds);
 
     stats = ridge_stats_new(p);
+    if (!stats) {
+        status = tb_fail(err, errsz, TB_CONFIG, "input.features: %zu features is more than ridge "
+                                                "supports", p);
+        goto done;
+    }
     ridge_stats_add(stats, ds.features, ds.labels, ds.nrows);
     status = ridge_fit(stats, cfg->train.l2, &model, err, errsz);
     if (status != TB_OK)

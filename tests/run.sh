@@ -4,7 +4,8 @@
 #
 # A cmocka program reports its own counts ("[  PASSED  ] 3 test(s).",
 # "[  FAILED  ] 1 test(s)"); a shell test prints "ok - name" / "not ok - name"
-# lines. A program that dies without reporting counts as one failure.
+# lines; any other program is one test that passes when it exits 0. A program
+# that dies without reporting counts as one failure.
 set -u
 logdir=$1
 shift
@@ -35,6 +36,8 @@ for t in "$@"; do
   fi
   if [[ $rc -ne 0 && $f -eq 0 ]]; then
     f=1   # crashed, timed out or failed outside a test case
+  elif [[ $rc -eq 0 && $p -eq 0 && $f -eq 0 ]]; then
+    p=1   # a program that reports no counts (a fuzz replay) is one test
   fi
   passed=$((passed + p))
   failed=$((failed + f))

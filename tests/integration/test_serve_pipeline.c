@@ -99,6 +99,7 @@ static void train_model(void)
     assert_int_equal(artefact_write(a, world.model_path, err, sizeof err), TB_OK);
     artefact_destroy(a);
     ridge_stats_destroy(stats);
+    fleet_destroy(fleet);
     free(y);
     free(x);
 }

@@ -112,7 +112,6 @@ static void assert_documented_defaults(const struct config *c)
     assert_string_equal(c->input.schema, "config/schemas/telemetry.avsc");
     assert_int_equal(c->input.nfeatures, 0);
     assert_string_equal(c->input.label, "");
-    assert_string_equal(c->input.key_field, "");
     assert_string_equal(c->output.topic, "predictions");
     assert_string_equal(c->output.dead_letter_topic, "telemetry.dlq");
     assert_int_equal(c->serve.workers, 2);
@@ -165,7 +164,6 @@ static void test_full_file_sets_every_key(void **state)
                                "  schema: config/schemas/other.avsc\n"
                                "  features: [temp, \"vibration\", 'pressure']\n"
                                "  label: rul\n"
-                               "  key_field: machine_id\n"
                                "output:\n"
                                "  topic: scores\n"
                                "  dead_letter_topic: 'scores.dlq'\n"
@@ -216,7 +214,6 @@ static void test_full_file_sets_every_key(void **state)
     static const char *const features[] = {"temp", "vibration", "pressure"};
     assert_list(c->input.features, c->input.nfeatures, features, ARRAY_LEN(features));
     assert_string_equal(c->input.label, "rul");
-    assert_string_equal(c->input.key_field, "machine_id");
     assert_string_equal(c->output.topic, "scores");
     assert_string_equal(c->output.dead_letter_topic, "scores.dlq");
     assert_int_equal(c->serve.workers, 64);
@@ -513,7 +510,7 @@ static void test_env_reaches_every_key(void **state)
         config_destroy(via_env);
         config_destroy(via_set);
     }
-    assert_int_equal(nkeys, 38); /* the keys the brief documents */
+    assert_int_equal(nkeys, 37); /* the keys the table documents */
 }
 
 static void test_env_names_are_unique(void **state)
