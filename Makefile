@@ -90,9 +90,11 @@ $(BIN): $(BUILD)/service/main.o $(BUILD)/libtributary.a
 	@$(if $(Q),echo "  LINK  $@")
 	$(Q)$(CC) $(LDFLAGS) $^ $(PKG_LIBS) $(LDLIBS) -o $@
 
+# Unit tests also link the helpers they share; objects go before the library that they use.
+$(UNIT_SRCS:%.c=$(BUILD)/%): $(BUILD)/tests/unit/support.o
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libtributary.a
 	@$(if $(Q),echo "  LINK  $@")
-	$(Q)$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -lcmocka $(LDLIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $(filter %.o,$^) $(filter %.a,$^) $(PKG_LIBS) -lcmocka $(LDLIBS) -o $@
 
 # A fuzz target built with a main that replays a fixed corpus: part of `check`.
 $(BUILD)/tests/fuzz/%-replay: tests/fuzz/%.c $(BUILD)/libtributary.a

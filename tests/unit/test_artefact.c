@@ -11,6 +11,7 @@
 #include "models/ridge.h"
 #include "service/error.h"
 #include "service/mem.h"
+#include "tests/unit/support.h"
 
 #include <avro.h>
 #include <dirent.h>
@@ -32,13 +33,9 @@
 /* Each case gets its own empty directory as *state. */
 static int make_dir(void **state)
 {
-    const char *tmpdir = getenv("TMPDIR");
-    char *dir = mem_alloc(512);
-    snprintf(dir, 512, "%s/tributary_artefact_XXXXXX", tmpdir ? tmpdir : "/tmp");
-    if (!mkdtemp(dir)) {
-        free(dir);
+    char *dir = support_mkdtemp("tributary_artefact");
+    if (!dir)
         return -1;
-    }
     *state = dir;
     return 0;
 }
@@ -46,20 +43,7 @@ static int make_dir(void **state)
 static int remove_dir(void **state)
 {
     char *dir = *state;
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        char path[1024];
-        while ((e = readdir(d))) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-            if (remove(path) != 0)
-                rmdir(path);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
+    (void)support_rmtree(dir);
     free(dir);
     return 0;
 }
@@ -110,28 +94,6 @@ static void write_or_fail(const struct artefact *a, const char *path)
     }
 }
 
-static unsigned char *read_all(const char *path, size_t *size)
-{
-    FILE *fp = fopen(path, "rb");
-    assert_non_null(fp);
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    unsigned char *buf = mem_alloc((size_t)n);
-    assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
-    fclose(fp);
-    *size = (size_t)n;
-    return buf;
-}
-
-static void write_all(const char *path, const void *buf, size_t size)
-{
-    FILE *fp = fopen(path, "wb");
-    assert_non_null(fp);
-    assert_int_equal(fwrite(buf, 1, size, fp), size);
-    assert_int_equal(fclose(fp), 0);
-}
-
 /* artefact_read must refuse path with a message that starts with the path and holds want. */
 static void expect_refused(const char *path, const char *want)
 {
@@ -167,7 +129,7 @@ static void test_schema_file_matches_embedded(void **state)
 {
     (void)state;
     size_t size = 0;
-    unsigned char *text = read_all("config/schemas/model.avsc", &size);
+    unsigned char *text = support_read_file("config/schemas/model.avsc", &size);
     avro_schema_t from_file = NULL, embedded = NULL;
     if (avro_schema_from_json_length((const char *)text, size, &from_file) != 0) {
         print_error("config/schemas/model.avsc: %s\n", avro_strerror());
@@ -276,7 +238,7 @@ static void test_failed_rename_removes_temporary(void **state)
     char *path = path_in(state, "model.avro");
     char *inside = path_in(state, "model.avro/keep");
     assert_int_equal(mkdir(path, 0755), 0);
-    write_all(inside, "x", 1);
+    support_write_file(inside, "x", 1);
     char err[512] = "";
     assert_int_equal(artefact_write(a, path, err, sizeof(err)), TB_IO);
     assert_non_null(strstr(err, "cannot rename"));
@@ -293,14 +255,14 @@ static void test_flipped_coefficient_byte(void **state)
     char *path = path_in(state, "model.avro");
     write_or_fail(a, path);
     size_t size = 0;
-    unsigned char *buf = read_all(path, &size);
+    unsigned char *buf = support_read_file(path, &size);
     /* Avro doubles are little-endian IEEE 754, as in memory here. */
     unsigned char needle[8];
     memcpy(needle, &coefficients[2], 8);
     unsigned char *hit = memmem(buf, size, needle, 8);
     assert_non_null(hit);
     hit[0] ^= 0x01;
-    write_all(path, buf, size);
+    support_write_file(path, buf, size);
 
     expect_refused(path, "checksum mismatch (manifest crc32:");
     char err[512] = "";
@@ -319,10 +281,10 @@ static void test_truncated_file(void **state)
     char *path = path_in(state, "model.avro");
     write_or_fail(a, path);
     size_t size = 0;
-    unsigned char *buf = read_all(path, &size);
+    unsigned char *buf = support_read_file(path, &size);
     /* Every proper prefix is refused, none crashes. */
     for (size_t len = 0; len < size; len++) {
-        write_all(path, buf, len);
+        support_write_file(path, buf, len);
         char err[512] = "";
         struct artefact *b = artefact_read(path, err, sizeof(err));
         if (b) {
@@ -331,9 +293,9 @@ static void test_truncated_file(void **state)
         }
         assert_int_equal(strncmp(err, path, strlen(path)), 0);
     }
-    write_all(path, buf, size - 20);
+    support_write_file(path, buf, size - 20);
     expect_refused(path, "truncated Avro container (in the data block)");
-    write_all(path, buf, 30);
+    support_write_file(path, buf, 30);
     expect_refused(path, "truncated Avro container (in the header)");
     free(buf);
     artefact_destroy(a);
@@ -346,13 +308,13 @@ static void test_negative_string_length(void **state)
     char *path = path_in(state, "model.avro");
     write_or_fail(a, path);
     size_t size = 0;
-    unsigned char *buf = read_all(path, &size);
+    unsigned char *buf = support_read_file(path, &size);
     /* The record starts with the name: its length 9 as a zig-zag varint (0x12), then the text.
      * 0x01 is -1, a length no decoder may trust. */
     unsigned char *hit = memmem(buf, size, "\x12rul-fd001", 10);
     assert_non_null(hit);
     hit[0] = 0x01;
-    write_all(path, buf, size);
+    support_write_file(path, buf, size);
     expect_refused(path, "corrupt artefact record (field manifest.name at byte 0");
     free(buf);
     artefact_destroy(a);
@@ -365,7 +327,7 @@ static void test_every_corrupted_byte(void **state)
     char *path = path_in(state, "model.avro");
     write_or_fail(a, path);
     size_t size = 0;
-    unsigned char *buf = read_all(path, &size);
+    unsigned char *buf = support_read_file(path, &size);
     unsigned char *copy = mem_alloc(size);
     const unsigned char values[] = {0x00, 0x01, 0x7F, 0x80, 0xFF};
     /* A damaged byte may sit in a manifest string (accepted, the manifest is not checksummed),
@@ -376,7 +338,7 @@ static void test_every_corrupted_byte(void **state)
                 continue;
             memcpy(copy, buf, size);
             copy[i] = values[k];
-            write_all(path, copy, size);
+            support_write_file(path, copy, size);
             char err[512] = "";
             struct artefact *b = artefact_read(path, err, sizeof(err));
             if (!b) {
@@ -402,9 +364,9 @@ static void test_not_avro(void **state)
 {
     char *path = path_in(state, "model.avro");
     const char *text = "unit,cycle,setting1\n1,1,0.5\n";
-    write_all(path, text, strlen(text));
+    support_write_file(path, text, strlen(text));
     expect_refused(path, "not an Avro container");
-    write_all(path, "", 0);
+    support_write_file(path, "", 0);
     expect_refused(path, "not an Avro container");
     free(path);
 }
@@ -549,17 +511,11 @@ static void test_python_avro_reads_it(void **state)
         "print(repr(rec[\"model\"][\"intercept\"]))\n"
         "for c in rec[\"model\"][\"coefficients\"]:\n"
         "    print(repr(c))\n";
-    char cmd[4096];
-    snprintf(cmd, sizeof(cmd), "/usr/bin/python3 -c '%s' '%s'", script, path);
-    FILE *out = popen(cmd, "r");
-    assert_non_null(out);
-    char lines[16][256];
+    char *out = support_python("-c", script, path, NULL), *cursor = out;
+    char *lines[16];
     size_t n = 0;
-    while (n < 16 && fgets(lines[n], sizeof(lines[n]), out)) {
-        lines[n][strcspn(lines[n], "\n")] = '\0';
+    while (n < 16 && (lines[n] = support_next_line(&cursor)))
         n++;
-    }
-    assert_int_equal(pclose(out), 0);
     assert_int_equal(n, 6 + 4);
     assert_string_equal(lines[0], "1");
     assert_string_equal(lines[1], "rul-fd001");
@@ -569,6 +525,7 @@ static void test_python_avro_reads_it(void **state)
     assert_true(strtod(lines[5], NULL) == 117.5);
     for (size_t i = 0; i < 4; i++)
         assert_true(strtod(lines[6 + i], NULL) == coefficients[i]);
+    free(out);
     artefact_destroy(a);
     free(path);
 }

@@ -4,10 +4,9 @@
 #include "connectors/avro_container_reader.h"
 #include "connectors/table.h"
 #include "service/error.h"
-#include "service/mem.h"
+#include "tests/unit/support.h"
 
 #include <avro.h>
-#include <ftw.h>
 #include <limits.h>
 #include <math.h>
 #include <setjmp.h>
@@ -18,9 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -113,7 +109,7 @@ static void expected_row(size_t i, double *row)
     row[6] = t.rpm_null ? NAN : t.rpm;
 }
 
-static char tmpdir[256];
+static char *tmpdir;
 
 static void tmp_path(const char *name, char *path, size_t pathsz)
 {
@@ -216,41 +212,11 @@ static void write_scalar_container(const char *name)
     avro_schema_decref(schema);
 }
 
-/* Reads a whole file into memory; *len is its size; the caller frees it. */
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    assert_non_null(fp);
-    size_t cap = 0;
-    char *buf = NULL;
-    *len = 0;
-    for (;;) {
-        mem_grow((void **)&buf, &cap, *len + 65536, 1);
-        size_t n = fread(buf + *len, 1, cap - *len, fp);
-        if (n == 0)
-            break;
-        *len += n;
-    }
-    fclose(fp);
-    return buf;
-}
-
 static void write_bytes(const char *name, const char *bytes, size_t len)
 {
     char path[PATH_MAX];
     tmp_path(name, path, sizeof(path));
-    FILE *fp = fopen(path, "wb");
-    assert_non_null(fp);
-    assert_int_equal(fwrite(bytes, 1, len, fp), len);
-    assert_int_equal(fclose(fp), 0);
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
+    support_write_file(path, bytes, len);
 }
 
 /* Files shared by the cases: main.avro (C_ROWS records by Avro C),
@@ -259,9 +225,8 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 static int group_setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof(tmpdir), "%s/tributary-avro-XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(tmpdir))
+    tmpdir = support_mkdtemp("tributary-avro");
+    if (!tmpdir)
         return -1;
     write_with_avro_c("main.avro", C_ROWS);
     write_with_avro_c("empty.avro", 0);
@@ -269,7 +234,7 @@ static int group_setup(void **state)
     char path[PATH_MAX];
     tmp_path("main.avro", path, sizeof(path));
     size_t len = 0;
-    char *bytes = slurp(path, &len);
+    char *bytes = support_read_file(path, &len);
     write_bytes("truncated.avro", bytes, len * 3 / 5);
     free(bytes);
     static const char garbage[] = "machine,pressure\nm-1,1.5\n";
@@ -281,7 +246,9 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    return nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    int rc = support_rmtree(tmpdir);
+    free(tmpdir);
+    return rc;
 }
 
 static struct avro_container_reader *open_ok(const char *path)
@@ -462,49 +429,6 @@ static void test_second_read_is_refused(void **state)
     avro_container_reader_destroy(r);
 }
 
-/* Runs /usr/bin/python3 -c script with the NULL-terminated args and returns
- * its standard output and error (the caller frees it); fails the test unless
- * it exits 0. */
-static char *run_python(const char *script, const char *const *args)
-{
-    const char *argv[8] = {"python3", "-c", script};
-    size_t argc = 3;
-    for (size_t i = 0; args[i]; i++) {
-        assert_true(argc < 7);
-        argv[argc++] = args[i];
-    }
-    argv[argc] = NULL;
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(fds[1], STDOUT_FILENO);
-        dup2(fds[1], STDERR_FILENO);
-        close(fds[0]);
-        close(fds[1]);
-        execv("/usr/bin/python3", (char *const *)argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    size_t cap = 0, len = 0;
-    char *out = NULL;
-    for (;;) {
-        mem_grow((void **)&out, &cap, len + 65536, 1);
-        ssize_t n = read(fds[0], out + len, cap - len - 1);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-    }
-    out[len] = '\0';
-    close(fds[0]);
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        fail_msg("python3 failed (status %d): %.800s", status, out);
-    return out;
-}
-
 /* Appends a JSON number that Python reads as a float (never as an int). */
 static int json_float(char *buf, size_t bufsz, double v)
 {
@@ -574,8 +498,7 @@ static void python_round_trip(const char *codec)
     tmp_path(name, records, sizeof(records));
     snprintf(name, sizeof(name), "python-%s.avro", codec);
     tmp_path(name, path, sizeof(path));
-    const char *const args[] = {telemetry_schema, records, path, codec, NULL};
-    char *out = run_python(python_writer, args);
+    char *out = support_python("-c", python_writer, telemetry_schema, records, path, codec, NULL);
     snprintf(said, sizeof(said), "%s\n", codec);
     assert_string_equal(out, said);
     free(out);
@@ -583,7 +506,7 @@ static void python_round_trip(const char *codec)
     /* The header's metadata maps "avro.codec" to the codec's name, both
      * encoded as a zigzag length (2 * n for short strings) and the bytes. */
     size_t len = 0;
-    char *bytes = slurp(path, &len);
+    char *bytes = support_read_file(path, &len);
     char entry[64];
     size_t n = strlen(codec);
     int k = snprintf(entry, sizeof(entry), "%c%s%c%s", 2 * 10, "avro.codec", (int)(2 * n), codec);

@@ -3,6 +3,7 @@
 #include "connectors/avro_plan.h"
 #include "connectors/avro_wire.h"
 #include "service/error.h"
+#include "tests/unit/support.h"
 
 #include <avro.h>
 #include <math.h>
@@ -12,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -108,7 +108,7 @@ static uint8_t *exact_copy(const void *bytes, size_t len)
 }
 
 static struct avro_plan *codec_or_fail(const char *schema, const char *const *fields,
-                                        size_t nfields, size_t nrequired)
+                                       size_t nfields, size_t nrequired)
 {
     char err[256] = "";
     struct avro_plan *codec = avro_plan_new(schema, fields, nfields, nrequired, err, sizeof err);
@@ -378,12 +378,11 @@ static const char PY_REFERENCE[] =
 
 static char *write_temp(const char *text)
 {
-    char *path = strdup("/tmp/test_avro_plan_XXXXXX");
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
+    char *path = NULL;
+    FILE *fp = support_temp_file("test_avro_plan", &path);
     size_t len = strlen(text);
-    assert_int_equal(write(fd, text, len), (ssize_t)len);
-    close(fd);
+    assert_int_equal(fwrite(text, 1, len, fp), len);
+    assert_int_equal(fclose(fp), 0);
     return path;
 }
 
@@ -396,22 +395,13 @@ static void python_reference(const char *mode, const char *input, char fingerpri
         skip();
     char *script = write_temp(PY_REFERENCE);
     char *data = write_temp(input);
-    char command[256];
-    snprintf(command, sizeof command, "/usr/bin/python3 %s %s %s", script, mode, data);
-    FILE *pipe = popen(command, "r");
-    assert_non_null(pipe);
-    size_t cap = 1 << 16, len = 0;
-    char *out = malloc(cap);
-    size_t n;
-    while ((n = fread(out + len, 1, cap - 1 - len, pipe)) > 0)
-        len += n;
-    out[len] = '\0';
-    int status = pclose(pipe);
+    int status = 0;
+    char *out = support_python_status(&status, script, mode, data, NULL);
     unlink(script);
     unlink(data);
     free(script);
     free(data);
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 3) {
+    if (status == 3) {
         free(out);
         skip();
     }

@@ -5,8 +5,8 @@
 #include "connectors/table.h"
 #include "service/error.h"
 #include "service/mem.h"
+#include "tests/unit/support.h"
 
-#include <ftw.h>
 #include <limits.h>
 #include <math.h>
 #include <setjmp.h>
@@ -16,34 +16,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
-static char tmpdir[256];
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
+static char *tmpdir;
 
 static int group_setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof(tmpdir), "%s/tributary-csv-XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    tmpdir = support_mkdtemp("tributary-csv");
+    return tmpdir ? 0 : -1;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    return nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    int rc = support_rmtree(tmpdir);
+    free(tmpdir);
+    return rc;
 }
 
 /* Writes len bytes of content (strlen when len is 0) to tmpdir/name and puts
@@ -51,12 +41,7 @@ static int group_teardown(void **state)
 static void write_file(const char *name, const char *content, size_t len, char *path, size_t pathsz)
 {
     snprintf(path, pathsz, "%s/%s", tmpdir, name);
-    FILE *fp = fopen(path, "wb");
-    assert_non_null(fp);
-    if (len == 0)
-        len = strlen(content);
-    assert_int_equal(fwrite(content, 1, len, fp), len);
-    assert_int_equal(fclose(fp), 0);
+    support_write_file(path, content, len == 0 ? strlen(content) : len);
 }
 
 /* Reads path with opts, failing the test with the reader's message if it fails. */
@@ -531,40 +516,6 @@ static void test_missing_file_names_the_file(void **state)
     assert_string_equal(err, expected);
 }
 
-/* Runs /usr/bin/python3 -c script with args and returns its standard output
- * (NUL-terminated; the caller frees it); fails the test unless it exits 0. */
-static char *run_python(const char *script, const char *arg1, const char *arg2)
-{
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(fds[1], STDOUT_FILENO);
-        close(fds[0]);
-        close(fds[1]);
-        execl("/usr/bin/python3", "python3", "-c", script, arg1, arg2, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    size_t cap = 0, len = 0;
-    char *out = NULL;
-    for (;;) {
-        mem_grow((void **)&out, &cap, len + 65536, 1);
-        ssize_t n = read(fds[0], out + len, cap - len - 1);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-    }
-    out[len] = '\0';
-    close(fds[0]);
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        fail_msg("python3 failed (status %d); output: %.400s", status, out);
-    return out;
-}
-
 /* Parses n numbers from the line at *cursor into out and moves *cursor to the
  * next line. */
 static void parse_numbers(char **cursor, double *out, size_t n)
@@ -619,16 +570,6 @@ static void compare_with_python(const struct table *t, char **cursor, const char
     free(first);
 }
 
-/* Puts the path of a shared data file in path: $TRIBUTARY_DATA/rel, or
- * ../shared/data/rel from the repository root. Fails when it is missing. */
-static void data_path(const char *rel, char *path, size_t pathsz)
-{
-    const char *dir = getenv("TRIBUTARY_DATA");
-    snprintf(path, pathsz, "%s/%s", dir && *dir ? dir : "../shared/data", rel);
-    if (access(path, R_OK) != 0)
-        fail_msg("%s not readable: set TRIBUTARY_DATA or run from the repository root", path);
-}
-
 static const char cmapss_script[] =
     "import sys\n"
     "rows = [[float(x) for x in line.split()] for line in open(sys.argv[1]) if line.strip()]\n"
@@ -644,7 +585,7 @@ static void test_cmapss_fd001_matches_python(void **state)
 {
     (void)state;
     char path[PATH_MAX];
-    data_path("cmapss/train_FD001.txt", path, sizeof(path));
+    support_data_path("cmapss/train_FD001.txt", path, sizeof(path));
     const char *names[26] = {"unit", "cycle", "setting1", "setting2", "setting3"};
     char sensor[21][8];
     for (int i = 0; i < 21; i++) {
@@ -663,7 +604,7 @@ static void test_cmapss_fd001_matches_python(void **state)
     assert_string_equal(table_key(t, 0), "1");
     assert_string_equal(table_key(t, table_nrows(t) - 1), "100");
 
-    char *out = run_python(cmapss_script, path, NULL);
+    char *out = support_python("-c", cmapss_script, path, NULL);
     char *cursor = out;
     compare_with_python(t, &cursor, "train_FD001");
     free(out);
@@ -689,7 +630,7 @@ static void test_ai4i_2020_matches_python(void **state)
 {
     (void)state;
     char path[PATH_MAX];
-    data_path("ai4i/ai4i2020.csv", path, sizeof(path));
+    support_data_path("ai4i/ai4i2020.csv", path, sizeof(path));
     static const char *const want[] = {"Air temperature [K]",
                                        "Process temperature [K]",
                                        "Rotational speed [rpm]",
@@ -703,9 +644,10 @@ static void test_ai4i_2020_matches_python(void **state)
     struct table *t = read_ok(path, &o);
     assert_int_equal(table_nrows(t), 10000);
 
-    char *out = run_python(ai4i_script, path,
-                           "Air temperature [K]|Process temperature [K]|Rotational speed "
-                           "[rpm]|Torque [Nm]|Tool wear [min]|Machine failure|TWF|UDI");
+    char *out = support_python("-c", ai4i_script, path,
+                               "Air temperature [K]|Process temperature [K]|Rotational speed "
+                               "[rpm]|Torque [Nm]|Tool wear [min]|Machine failure|TWF|UDI",
+                               NULL);
     char *cursor = out;
     compare_with_python(t, &cursor, "ai4i2020");
     assert_string_equal(table_key(t, 0), next_line(&cursor));

@@ -8,6 +8,7 @@
 
 #include "models/metrics.h"
 #include "service/mem.h"
+#include "tests/unit/support.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -31,15 +32,6 @@ static double rng_uniform(void)
     return (double)(z >> 11) / 9007199254740992.0;
 }
 
-static void assert_close_rel(double got, double want, double rel, const char *what)
-{
-    double diff = fabs(got - want), scale = fmax(fabs(got), fabs(want));
-    if (!(diff <= rel * scale)) {
-        print_error("%s: got %.17g, want %.17g\n", what, got, want);
-        fail();
-    }
-}
-
 /* A case computed by hand: the expected values are written as the arithmetic that gives them. */
 struct hand_case {
     size_t n;
@@ -52,13 +44,13 @@ static void check_hand_case(const struct hand_case *c)
     struct metrics_regression m;
     metrics_regression_compute(c->y_true, c->y_pred, c->n, &m);
     assert_int_equal(m.count, c->n);
-    assert_close_rel(m.rmse, c->rmse, 1e-15, "rmse");
-    assert_close_rel(m.mae, c->mae, 1e-15, "mae");
+    support_assert_close(m.rmse, c->rmse, 1e-15, "rmse");
+    support_assert_close(m.mae, c->mae, 1e-15, "mae");
     if (isnan(c->r2))
         assert_true(isnan(m.r2));
     else
-        assert_close_rel(m.r2, c->r2, 1e-15, "r2");
-    assert_close_rel(metrics_nasa_score(c->y_true, c->y_pred, c->n), c->nasa, 1e-15, "nasa");
+        support_assert_close(m.r2, c->r2, 1e-15, "r2");
+    support_assert_close(metrics_nasa_score(c->y_true, c->y_pred, c->n), c->nasa, 1e-15, "nasa");
 }
 
 static void test_hand_case(void **state)
@@ -137,12 +129,8 @@ static void test_against_sklearn(void **state)
     double *t = mem_alloc(RANDOM_N * sizeof(double)), *p = mem_alloc(RANDOM_N * sizeof(double));
     random_vectors(t, p, RANDOM_N, 77);
 
-    const char *tmpdir = getenv("TMPDIR");
-    char path[512];
-    snprintf(path, sizeof(path), "%s/tributary_metrics_XXXXXX.csv", tmpdir ? tmpdir : "/tmp");
-    int fd = mkstemps(path, 4);
-    assert_true(fd >= 0);
-    FILE *csv = fdopen(fd, "w");
+    char *path = NULL;
+    FILE *csv = support_temp_file("tributary_metrics", &path);
     for (size_t i = 0; i < RANDOM_N; i++)
         fprintf(csv, "%.17g,%.17g\n", t[i], p[i]);
     assert_int_equal(fclose(csv), 0);
@@ -157,27 +145,23 @@ static void test_against_sklearn(void **state)
         "print(repr(float(mean_absolute_error(t, p))))\n"
         "print(repr(float(r2_score(t, p))))\n"
         "print(repr(float(np.sum(np.where(e < 0, np.exp(-e / 13) - 1, np.exp(e / 10) - 1)))))\n";
-    char cmd[2048];
-    snprintf(cmd, sizeof(cmd), "/usr/bin/python3 -c '%s' '%s'", script, path);
-    FILE *out = popen(cmd, "r");
-    assert_non_null(out);
+    char *out = support_python("-c", script, path, NULL), *cursor = out, *line;
     double want[4];
     size_t got = 0;
-    char line[128];
-    while (got < 4 && fgets(line, sizeof(line), out))
+    while (got < 4 && (line = support_next_line(&cursor)))
         want[got++] = strtod(line, NULL);
-    int status = pclose(out);
+    free(out);
     unlink(path);
-    assert_int_equal(status, 0);
+    free(path);
     assert_int_equal(got, 4);
 
     struct metrics_regression m;
     metrics_regression_compute(t, p, RANDOM_N, &m);
     assert_int_equal(m.count, RANDOM_N);
-    assert_close_rel(m.rmse, want[0], 1e-12, "rmse vs sklearn");
-    assert_close_rel(m.mae, want[1], 1e-12, "mae vs sklearn");
-    assert_close_rel(m.r2, want[2], 1e-12, "r2 vs sklearn");
-    assert_close_rel(metrics_nasa_score(t, p, RANDOM_N), want[3], 1e-12, "nasa vs numpy");
+    support_assert_close(m.rmse, want[0], 1e-12, "rmse vs sklearn");
+    support_assert_close(m.mae, want[1], 1e-12, "mae vs sklearn");
+    support_assert_close(m.r2, want[2], 1e-12, "r2 vs sklearn");
+    support_assert_close(metrics_nasa_score(t, p, RANDOM_N), want[3], 1e-12, "nasa vs numpy");
     free(p);
     free(t);
 }
@@ -196,11 +180,11 @@ static void test_running_equals_batch(void **state)
         metrics_running_add(&r, t[i], p[i]);
     metrics_running_get(&r, &running);
     assert_int_equal(running.count, batch.count);
-    assert_close_rel(running.rmse, batch.rmse, 1e-12, "running rmse");
-    assert_close_rel(running.mae, batch.mae, 1e-12, "running mae");
-    assert_close_rel(running.r2, batch.r2, 1e-12, "running r2");
-    assert_close_rel(metrics_running_nasa_score(&r), metrics_nasa_score(t, p, RANDOM_N), 1e-12,
-                     "running nasa");
+    support_assert_close(running.rmse, batch.rmse, 1e-12, "running rmse");
+    support_assert_close(running.mae, batch.mae, 1e-12, "running mae");
+    support_assert_close(running.r2, batch.r2, 1e-12, "running r2");
+    support_assert_close(metrics_running_nasa_score(&r), metrics_nasa_score(t, p, RANDOM_N), 1e-12,
+                         "running nasa");
 
     /* Two workers' running metrics merged equal one stream's. */
     struct metrics_running a = {0}, b = {0}, empty = {0};
@@ -212,9 +196,9 @@ static void test_running_equals_batch(void **state)
     struct metrics_regression merged;
     metrics_running_get(&empty, &merged);
     assert_int_equal(merged.count, RANDOM_N);
-    assert_close_rel(merged.rmse, batch.rmse, 1e-12, "merged rmse");
-    assert_close_rel(merged.mae, batch.mae, 1e-12, "merged mae");
-    assert_close_rel(merged.r2, batch.r2, 1e-12, "merged r2");
+    support_assert_close(merged.rmse, batch.rmse, 1e-12, "merged rmse");
+    support_assert_close(merged.mae, batch.mae, 1e-12, "merged mae");
+    support_assert_close(merged.r2, batch.r2, 1e-12, "merged r2");
     free(p);
     free(t);
 }

@@ -9,6 +9,7 @@
 #include "models/ridge.h"
 #include "service/error.h"
 #include "service/mem.h"
+#include "tests/unit/support.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -47,16 +48,6 @@ static double rng_normal(void)
     return sqrt(-2.0 * log(1.0 - u)) * cos(2.0 * M_PI * v);
 }
 
-static void assert_close_rel(double got, double want, double rel, const char *what)
-{
-    double diff = fabs(got - want), scale = fmax(fabs(got), fabs(want));
-    if (!(diff <= rel * scale)) {
-        print_error("%s: got %.17g, want %.17g (relative difference %.3g > %.3g)\n", what, got,
-                    want, scale > 0 ? diff / scale : diff, rel);
-        fail();
-    }
-}
-
 static struct ridge_model fit_or_fail(const struct ridge_stats *stats, double alpha)
 {
     struct ridge_model model = {0};
@@ -80,12 +71,6 @@ static struct ridge_model fit_rows(const double *x, const double *y, size_t n, s
     return model;
 }
 
-static const char *data_dir(void)
-{
-    const char *dir = getenv("TRIBUTARY_DATA");
-    return dir && dir[0] ? dir : "../shared/data";
-}
-
 /* Runs tests/unit/ridge_reference.py (scikit-learn) on the rows and reads its intercept and p
  * coefficients. */
 static void sklearn_ridge(const double *x, const double *y, size_t n, size_t p, double alpha,
@@ -96,13 +81,8 @@ static void sklearn_ridge(const double *x, const double *y, size_t n, size_t p, 
         print_error("%s not found: run the tests from the repository root\n", script);
         fail();
     }
-    const char *tmpdir = getenv("TMPDIR");
-    char path[512];
-    snprintf(path, sizeof(path), "%s/tributary_ridge_XXXXXX.csv", tmpdir ? tmpdir : "/tmp");
-    int fd = mkstemps(path, 4);
-    assert_true(fd >= 0);
-    FILE *csv = fdopen(fd, "w");
-    assert_non_null(csv);
+    char *path = NULL;
+    FILE *csv = support_temp_file("tributary_ridge", &path);
     for (size_t i = 0; i < n; i++) {
         for (size_t j = 0; j < p; j++)
             fprintf(csv, "%.17g,", x[i * p + j]);
@@ -110,13 +90,11 @@ static void sklearn_ridge(const double *x, const double *y, size_t n, size_t p, 
     }
     assert_int_equal(fclose(csv), 0);
 
-    char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "/usr/bin/python3 %s '%s' %.17g", script, path, alpha);
-    FILE *out = popen(cmd, "r");
-    assert_non_null(out);
-    char line[128];
+    char alpha_text[32];
+    snprintf(alpha_text, sizeof(alpha_text), "%.17g", alpha);
+    char *out = support_python(script, path, alpha_text, NULL), *cursor = out, *line;
     size_t got = 0;
-    while (fgets(line, sizeof(line), out)) {
+    while ((line = support_next_line(&cursor))) {
         char *end = NULL;
         double v = strtod(line, &end);
         assert_true(end != line);
@@ -126,10 +104,11 @@ static void sklearn_ridge(const double *x, const double *y, size_t n, size_t p, 
             coef[got - 1] = v;
         got++;
     }
-    int status = pclose(out);
+    free(out);
     unlink(path);
-    if (status != 0 || got != p + 1) {
-        print_error("%s exited with status %d after %zu of %zu values\n", cmd, status, got, p + 1);
+    free(path);
+    if (got != p + 1) {
+        print_error("%s printed %zu of %zu values\n", script, got, p + 1);
         fail();
     }
 }
@@ -163,8 +142,8 @@ static void test_one_feature_closed_form(void **state)
 
     struct ridge_model model = fit_rows(x, y, N, 1, alpha);
     assert_int_equal(model.nfeatures, 1);
-    assert_close_rel(model.coef[0], w, 1e-12, "coefficient");
-    assert_close_rel(model.intercept, b, 1e-12, "intercept");
+    support_assert_close(model.coef[0], w, 1e-12, "coefficient");
+    support_assert_close(model.intercept, b, 1e-12, "intercept");
     ridge_model_free(&model);
 }
 
@@ -200,9 +179,9 @@ static void test_orthogonal_centred_design(void **state)
         }
         double w = sxy / (sxx + alpha);
         intercept -= w * offset[j];
-        assert_close_rel(model.coef[j], w, 1e-10, "coefficient");
+        support_assert_close(model.coef[j], w, 1e-10, "coefficient");
     }
-    assert_close_rel(model.intercept, intercept, 1e-10, "intercept");
+    support_assert_close(model.intercept, intercept, 1e-10, "intercept");
     ridge_model_free(&model);
 }
 
@@ -222,8 +201,8 @@ static void test_alpha_zero_exactly_linear(void **state)
     }
     struct ridge_model model = fit_rows(x, y, N, P, 0.0);
     for (size_t j = 0; j < P; j++)
-        assert_close_rel(model.coef[j], want[j], 1e-10, "coefficient");
-    assert_close_rel(model.intercept, want_intercept, 1e-10, "intercept");
+        support_assert_close(model.coef[j], want[j], 1e-10, "coefficient");
+    support_assert_close(model.intercept, want_intercept, 1e-10, "intercept");
     ridge_model_free(&model);
 }
 
@@ -299,7 +278,7 @@ static void test_batch_splitting_invariance(void **state)
         char what[64];
         for (size_t j = 0; j < SPLIT_P; j++) {
             snprintf(what, sizeof(what), "%s: coefficient %zu", names[k], j);
-            assert_close_rel(split[k].coef[j], whole.coef[j], 1e-12, what);
+            support_assert_close(split[k].coef[j], whole.coef[j], 1e-12, what);
         }
         /* b = ybar - mu.w cancels terms about 1000 times larger than b, so b is held to 1e-12
          * of those terms rather than of itself. */
@@ -335,8 +314,8 @@ static void test_merge_into_empty_and_from_empty(void **state)
     assert_int_equal(ridge_stats_count(empty), N);
     struct ridge_model merged = fit_or_fail(empty, 1.0);
     for (size_t j = 0; j < P; j++)
-        assert_close_rel(merged.coef[j], direct.coef[j], 1e-14, "coefficient");
-    assert_close_rel(merged.intercept, direct.intercept, 1e-14, "intercept");
+        support_assert_close(merged.coef[j], direct.coef[j], 1e-14, "coefficient");
+    support_assert_close(merged.intercept, direct.intercept, 1e-14, "intercept");
     ridge_model_free(&merged);
     ridge_model_free(&direct);
     ridge_stats_destroy(full);
@@ -353,7 +332,7 @@ static void test_predict_batch(void **state)
     ridge_predict(&model, x, 4, y);
     for (size_t i = 0; i < 4; i++) {
         double want = 7.0 + 0.5 * x[i * 3] - 2.0 * x[i * 3 + 1] + 10.0 * x[i * 3 + 2];
-        assert_close_rel(y[i], want, 1e-15, "prediction");
+        support_assert_close(y[i], want, 1e-15, "prediction");
     }
     assert_true(y[4] == -99.0); /* nothing written past nrows */
     ridge_predict(&model, x, 0, y + 4);
@@ -499,7 +478,7 @@ static void compare_with_sklearn(const double *x, const double *y, size_t n, siz
     double intercept = 0;
     double *coef = mem_alloc(p * sizeof(double));
     sklearn_ridge(x, y, n, p, alpha, &intercept, coef);
-    assert_close_rel(model.intercept, intercept, 1e-6, "intercept vs sklearn");
+    support_assert_close(model.intercept, intercept, 1e-6, "intercept vs sklearn");
     for (size_t j = 0; j < p; j++) {
         bool constant = true;
         for (size_t i = 1; i < n && constant; i++)
@@ -513,7 +492,7 @@ static void compare_with_sklearn(const double *x, const double *y, size_t n, siz
                 fail();
             }
         } else {
-            assert_close_rel(model.coef[j], coef[j], 1e-6, what);
+            support_assert_close(model.coef[j], coef[j], 1e-6, what);
         }
     }
     free(coef);
@@ -548,12 +527,8 @@ static size_t read_fd001(double **x_out, double **y_out)
 {
     enum { COLS = 26, P = 24 };
     char path[1024];
-    snprintf(path, sizeof(path), "%s/cmapss/train_FD001.txt", data_dir());
-    FILE *fp = fopen(path, "r");
-    if (!fp) {
-        print_error("cannot open %s: set TRIBUTARY_DATA to the shared data directory\n", path);
-        fail();
-    }
+    FILE *fp = fopen(support_data_path("cmapss/train_FD001.txt", path, sizeof(path)), "r");
+    assert_non_null(fp);
     size_t n = 0, cap = 0;
     double *rows = NULL;
     char line[1024];
