@@ -47,12 +47,12 @@ struct avro_plan_node {
 struct avro_plan_op {
     bool read;
     enum avro_plan_kind kind; /* read: INT, LONG, FLOAT, DOUBLE or BOOLEAN */
-    bool nullable;             /* read: a union of null and kind */
-    bool required;             /* read: a feature, which null, NaN and infinity refuse */
-    int64_t null_branch;       /* read, nullable: the union index of null (0 or 1) */
-    size_t column;             /* read: row[column] */
-    uint32_t node;             /* skip: what to skip */
-    int64_t width;             /* skip: nodes[node].width, copied here for the fast path */
+    bool nullable;            /* read: a union of null and kind */
+    bool required;            /* read: a feature, which null, NaN and infinity refuse */
+    int64_t null_branch;      /* read, nullable: the union index of null (0 or 1) */
+    size_t column;            /* read: row[column] */
+    uint32_t node;            /* skip: what to skip */
+    int64_t width;            /* skip: nodes[node].width, copied here for the fast path */
     char *name;
 };
 
@@ -222,8 +222,7 @@ static int plan_compile(struct avro_plan *codec, struct plan_names *names, avro_
 /* Works out nodes[index].width for a record: the sum of its fields' widths when all are fixed.
  * visiting marks records on the current path: a record that contains itself without a union,
  * array or map in between has no finite encoding, and is left variable (-1). */
-static int64_t plan_width(struct avro_plan *codec, uint32_t index, uint8_t *visiting,
-                          uint8_t *done)
+static int64_t plan_width(struct avro_plan *codec, uint32_t index, uint8_t *visiting, uint8_t *done)
 {
     struct avro_plan_node *node = &codec->nodes[index];
     if (node->kind != KIND_RECORD || done[index])
@@ -534,8 +533,8 @@ static const char *plan_type_name(avro_schema_t schema)
     }
 }
 
-struct avro_plan *avro_plan_new(const char *schema_json, const char *const *fields,
-                                  size_t nfields, size_t nrequired, char *err, size_t errsz)
+struct avro_plan *avro_plan_new(const char *schema_json, const char *const *fields, size_t nfields,
+                                size_t nrequired, char *err, size_t errsz)
 {
     struct avro_plan *result = NULL;
     struct avro_plan *codec = NULL;
@@ -905,7 +904,7 @@ __attribute__((cold, noinline)) static int decode_reason(const struct decode_fai
 }
 
 int avro_plan_decode(const struct avro_plan *codec, const void *buf, size_t len, double *row,
-                      char *reason, size_t reasonsz)
+                     char *reason, size_t reasonsz)
 {
     static const uint8_t no_input[1];
     const uint8_t *start = len ? buf : no_input;

@@ -21,8 +21,8 @@ struct avro_plan;
  * err (naming the field), when the schema does not parse, is not a record, a field is absent or
  * listed twice, nrequired > nfields, or a field's type is not numeric (int, long, float,
  * double, boolean, or a union of null with one of those). The strings are not kept. */
-struct avro_plan *avro_plan_new(const char *schema_json, const char *const *fields,
-                                  size_t nfields, size_t nrequired, char *err, size_t errsz);
+struct avro_plan *avro_plan_new(const char *schema_json, const char *const *fields, size_t nfields,
+                                size_t nrequired, char *err, size_t errsz);
 
 /* Decodes one datum buf[0..len) into row[0..nfields). Returns TB_OK; or TB_PARSE with a short
  * reason in `reason` (byte offsets count from 0 and locate the value that could not be read),
@@ -31,7 +31,7 @@ struct avro_plan *avro_plan_new(const char *schema_json, const char *const *fiel
  * NaN". On failure row holds partial results. Reads nothing outside buf[0..len), allocates
  * nothing, and accepts any bytes. String contents are not checked to be UTF-8. */
 int avro_plan_decode(const struct avro_plan *codec, const void *buf, size_t len, double *row,
-                      char *reason, size_t reasonsz);
+                     char *reason, size_t reasonsz);
 
 /* The number of columns a decoded row has (nfields given to avro_plan_new). */
 size_t avro_plan_nfields(const struct avro_plan *codec);

@@ -6,7 +6,7 @@
 #include "service/mem.h"
 
 struct embedded_broker {
-    rd_kafka_t *owner;          /* the handle the mock cluster lives in */
+    rd_kafka_t *owner; /* the handle the mock cluster lives in */
     rd_kafka_mock_cluster_t *cluster;
     int nbrokers;
 };

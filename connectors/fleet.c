@@ -11,16 +11,16 @@
 /* One machine's current life. */
 struct fleet_machine {
     int32_t cycle;
-    int32_t life;               /* the cycle at which it fails */
+    int32_t life; /* the cycle at which it fails */
     double wear_exponent;
-    double phase;               /* of its load cycle */
-    double offset[8];           /* manufacturing variation of each sensor */
+    double phase;     /* of its load cycle */
+    double offset[8]; /* manufacturing variation of each sensor */
 };
 
 struct fleet {
-    uint64_t rng[4];            /* xoshiro256** state */
+    uint64_t rng[4]; /* xoshiro256** state */
     int nmachines;
-    int next;                   /* round-robin cursor */
+    int next; /* round-robin cursor */
     struct fleet_machine *machines;
 };
 
@@ -113,8 +113,8 @@ void fleet_next(struct fleet *f, int64_t ts_ms, struct fleet_reading *out)
     out->load = load;
     out->ambient_temp = ambient;
     out->inlet_temp = 60.0 + 15.0 * load + 0.3 * ambient + 12.0 * d + o[0] + s[0] * fleet_normal(f);
-    out->outlet_temp = out->inlet_temp + 25.0 + 10.0 * load + 18.0 * d + o[1] +
-                       s[1] * fleet_normal(f);
+    out->outlet_temp =
+        out->inlet_temp + 25.0 + 10.0 * load + 18.0 * d + o[1] + s[1] * fleet_normal(f);
     out->pressure = 6.0 + 0.5 * load - 0.8 * d + o[2] + s[2] * fleet_normal(f);
     out->vibration = 2.0 + 0.5 * load + 6.0 * d * d + o[3] + s[3] * fleet_normal(f);
     out->rpm = 1480.0 - 30.0 * load - 25.0 * d + o[4] + s[4] * fleet_normal(f);
@@ -129,9 +129,9 @@ void fleet_encode(const struct fleet_reading *r, struct avro_wire_buf *buf)
     avro_wire_put_string(buf, r->machine_id, strlen(r->machine_id));
     avro_wire_put_long(buf, r->ts_ms);
     avro_wire_put_long(buf, r->cycle);
-    const double values[] = {r->load,      r->ambient_temp, r->inlet_temp, r->outlet_temp,
-                             r->pressure,  r->vibration,    r->rpm,        r->oil_temp,
-                             r->current,   r->flow};
+    const double values[] = {r->load,     r->ambient_temp, r->inlet_temp, r->outlet_temp,
+                             r->pressure, r->vibration,    r->rpm,        r->oil_temp,
+                             r->current,  r->flow};
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
         avro_wire_put_double(buf, values[i]);
     avro_wire_put_union_index(buf, 1); /* ["null", "double"]: the double */

@@ -17,12 +17,12 @@
 struct fleet;
 
 struct fleet_reading {
-    char machine_id[16];        /* "m-000042" */
+    char machine_id[16]; /* "m-000042" */
     int64_t ts_ms;
     int32_t cycle;
-    double load, ambient_temp;  /* operating settings */
+    double load, ambient_temp; /* operating settings */
     double inlet_temp, outlet_temp, pressure, vibration, rpm, oil_temp, current, flow;
-    double rul;                 /* cycles to failure; 0 on the last reading of a life */
+    double rul; /* cycles to failure; 0 on the last reading of a life */
 };
 
 /* Creates `machines` (>= 1) machines, each at a random point of its first life.

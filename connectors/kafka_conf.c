@@ -13,9 +13,10 @@ static void kafka_conf_log(const rd_kafka_t *rk, int level, const char *facility
      * of them ignoring the other's properties is expected, not a warning. */
     if (strcmp(facility, "CONFWARN") == 0 && strstr(buf, "will be ignored by this"))
         level = 7;
-    enum log_level ours = level <= 3 ? LOG_ERROR : level == 4 ? LOG_WARN
-                                               : level <= 6   ? LOG_INFO
-                                                              : LOG_DEBUG;
+    enum log_level ours = level <= 3   ? LOG_ERROR
+                          : level == 4 ? LOG_WARN
+                          : level <= 6 ? LOG_INFO
+                                       : LOG_DEBUG;
     log_write(ours, "kafka %s %s: %s", rd_kafka_name(rk), facility, buf);
 }
 

@@ -15,9 +15,9 @@ struct kafka_sink_topic {
 
 struct kafka_sink {
     rd_kafka_t *producer;
-    kafka_sink_delivery_fn *on_delivery;
-    void *opaque;
-    size_t in_flight;           /* queued records with no delivery report yet */
+    struct kafka_sink_options options;
+    int64_t drain_deadline_ms; /* once a stop is seen: when to give up on the broker */
+    size_t in_flight;          /* queued records with no delivery report yet */
     struct kafka_sink_topic *topics;
     size_t ntopics, topics_cap;
 };
@@ -27,26 +27,27 @@ static void kafka_sink_report(rd_kafka_t *rk, const rd_kafka_message_t *msg, voi
     (void)rk;
     struct kafka_sink *sink = opaque;
     sink->in_flight--;
-    if (sink->on_delivery)
-        sink->on_delivery(sink->opaque, (uintptr_t)msg->_private, msg->err);
+    if (sink->options.on_delivery)
+        sink->options.on_delivery(sink->options.opaque, (uintptr_t)msg->_private, msg->err);
 }
 
 struct kafka_sink *kafka_sink_new(const struct kafka_prop *props, size_t nprops,
-                                  kafka_sink_delivery_fn *on_delivery, void *opaque, char *err,
-                                  size_t errsz)
+                                  const struct kafka_sink_options *options, char *err, size_t errsz)
 {
     static const struct kafka_prop defaults[] = {
         {"compression.type", "lz4"},
         {"acks", "all"},
         {"linger.ms", "5"},
     };
+    /* Offsets are stored on delivery reports: every record must have one. */
+    static const struct kafka_prop forced[] = {{"delivery.report.only.error", "false"}};
     rd_kafka_conf_t *conf = kafka_conf_build(defaults, sizeof defaults / sizeof defaults[0], props,
-                                             nprops, NULL, 0, err, errsz);
+                                             nprops, forced, 1, err, errsz);
     if (!conf)
         return NULL;
     struct kafka_sink *sink = mem_calloc(1, sizeof *sink);
-    sink->on_delivery = on_delivery;
-    sink->opaque = opaque;
+    if (options)
+        sink->options = *options;
     rd_kafka_conf_set_opaque(conf, sink);
     rd_kafka_conf_set_dr_msg_cb(conf, kafka_sink_report);
     char reason[512];
@@ -73,10 +74,27 @@ rd_kafka_topic_t *kafka_sink_topic(struct kafka_sink *sink, const char *name)
     return t->handle;
 }
 
+static int64_t kafka_sink_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* True once a stop was requested and the drain timeout has passed since. */
+static int kafka_sink_drain_over(struct kafka_sink *sink)
+{
+    if (!sink->options.stop || !atomic_load(sink->options.stop))
+        return 0;
+    if (sink->drain_deadline_ms == 0)
+        sink->drain_deadline_ms = kafka_sink_now_ms() + sink->options.drain_timeout_ms;
+    return kafka_sink_now_ms() >= sink->drain_deadline_ms;
+}
+
 int kafka_sink_produce(struct kafka_sink *sink, rd_kafka_topic_t *topic, const void *key,
                        size_t keylen, const void *value, size_t valuelen,
-                       rd_kafka_headers_t *headers, int64_t timestamp_ms, uintptr_t tag,
-                       char *err, size_t errsz)
+                       rd_kafka_headers_t *headers, int64_t timestamp_ms, uintptr_t tag, char *err,
+                       size_t errsz)
 {
     for (;;) {
         rd_kafka_resp_err_t rc = rd_kafka_producev(
@@ -88,27 +106,28 @@ int kafka_sink_produce(struct kafka_sink *sink, rd_kafka_topic_t *topic, const v
             sink->in_flight++;
             return TB_OK;
         }
-        if (rc != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        if (rc != RD_KAFKA_RESP_ERR__QUEUE_FULL || kafka_sink_drain_over(sink)) {
             if (headers)
                 rd_kafka_headers_destroy(headers);
-            return tb_fail(err, errsz, TB_KAFKA, "produce to '%s': %s",
-                           rd_kafka_topic_name(topic), rd_kafka_err2str(rc));
+            return tb_fail(err, errsz, rc == RD_KAFKA_RESP_ERR__QUEUE_FULL ? TB_TIMEOUT : TB_KAFKA,
+                           "produce to '%s': %s", rd_kafka_topic_name(topic), rd_kafka_err2str(rc));
         }
         rd_kafka_poll(sink->producer, 10);
     }
-}
-
-static int64_t kafka_sink_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int kafka_sink_wait(struct kafka_sink *sink, int timeout_ms)
 {
     int64_t deadline = timeout_ms < 0 ? INT64_MAX : kafka_sink_now_ms() + timeout_ms;
     while (sink->in_flight > 0) {
+        if (kafka_sink_drain_over(sink)) {
+            /* The purged records get failure reports on the next polls. */
+            log_warn("giving up on %zu unacknowledged records", sink->in_flight);
+            rd_kafka_purge(sink->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+            for (int i = 0; i < 20 && sink->in_flight > 0; i++)
+                rd_kafka_poll(sink->producer, 50);
+            return TB_TIMEOUT;
+        }
         int64_t left = deadline - kafka_sink_now_ms();
         if (left <= 0)
             return TB_TIMEOUT;
@@ -132,8 +151,11 @@ void kafka_sink_destroy(struct kafka_sink *sink, int timeout_ms)
     if (!sink)
         return;
     rd_kafka_flush(sink->producer, timeout_ms);
-    if (sink->in_flight > 0)
+    if (sink->in_flight > 0) {
         log_warn("producer closing with %zu records not acknowledged", sink->in_flight);
+        rd_kafka_purge(sink->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_poll(sink->producer, 100);
+    }
     for (size_t i = 0; i < sink->ntopics; i++) {
         rd_kafka_topic_destroy(sink->topics[i].handle);
         free(sink->topics[i].name);

@@ -16,9 +16,11 @@ struct kafka_source {
     char *topic;
     kafka_source_batch_fn *on_batch;
     void *opaque;
-    rd_kafka_message_t **batch;     /* records collected and not yet handed over */
+    rd_kafka_message_t **batch; /* records collected and not yet handed over */
     size_t nbatch, batch_cap;
-    atomic_int assigned;            /* partitions held; read by other threads */
+    atomic_int assigned; /* partitions held; read by other threads */
+    int commit_interval_ms;
+    int64_t last_commit_ms;
     int closed;
 };
 
@@ -40,6 +42,14 @@ static void kafka_source_hand_over(struct kafka_source *source)
     source->nbatch = 0;
 }
 
+/* Destroys the collected records without handing them over. */
+static void kafka_source_drop_batch(struct kafka_source *source)
+{
+    for (size_t i = 0; i < source->nbatch; i++)
+        rd_kafka_message_destroy(source->batch[i]);
+    source->nbatch = 0;
+}
+
 static void kafka_source_log_partitions(const char *what,
                                         const rd_kafka_topic_partition_list_t *parts)
 {
@@ -50,6 +60,18 @@ static void kafka_source_log_partitions(const char *what,
         len += (size_t)snprintf(line + len, sizeof line - len, "%s%d", i ? "," : "",
                                 parts->elems[i].partition);
     log_info("%s %d partition%s [%s]", what, parts->cnt, parts->cnt == 1 ? "" : "s", line);
+}
+
+/* The result of a periodic (asynchronous) commit. A refused one is not lost:
+ * the stored offsets go out again with the next. */
+static void kafka_source_committed(rd_kafka_t *rk, rd_kafka_resp_err_t status,
+                                   rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    (void)rk;
+    (void)offsets;
+    (void)opaque;
+    if (status != RD_KAFKA_RESP_ERR_NO_ERROR && status != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        log_debug("periodic commit: %s", rd_kafka_err2str(status));
 }
 
 static void kafka_source_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
@@ -66,13 +88,20 @@ static void kafka_source_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
             error = rd_kafka_incremental_assign(rk, parts);
         else
             rc = rd_kafka_assign(rk, parts);
-        atomic_fetch_add(&source->assigned, parts->cnt);
+        if (!error && rc == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            if (cooperative)
+                atomic_fetch_add(&source->assigned, parts->cnt);
+            else
+                atomic_store(&source->assigned, parts->cnt);
+        }
     } else {
         /* Finish the records in hand first, so that their offsets are stored
          * and go out with this commit rather than being re-read by the next
          * owner. */
         kafka_source_hand_over(source);
-        if (!rd_kafka_assignment_lost(rk)) {
+        /* When closing, the owner committed just before; a second commit now
+         * would only meet the rebalance that leaving started. */
+        if (!source->closed && !rd_kafka_assignment_lost(rk)) {
             rd_kafka_resp_err_t crc = rd_kafka_commit(rk, NULL, 0);
             if (crc != RD_KAFKA_RESP_ERR_NO_ERROR && crc != RD_KAFKA_RESP_ERR__NO_OFFSET)
                 log_warn("commit on revoke: %s", rd_kafka_err2str(crc));
@@ -109,12 +138,11 @@ struct kafka_source *kafka_source_new(const struct kafka_prop *props, size_t npr
         {"fetch.wait.max.ms", "10"},
         {"queued.min.messages", "200000"},
     };
-    char interval[32];
-    snprintf(interval, sizeof interval, "%d", options->commit_interval_ms);
+    /* Offsets are committed here, not by librdkafka's timer: periodically at
+     * batch boundaries, on revoke and before closing. */
     const struct kafka_prop forced[] = {
         {"group.id", options->group_id},
-        {"enable.auto.commit", "true"},
-        {"auto.commit.interval.ms", interval},
+        {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},
     };
     rd_kafka_conf_t *conf =
@@ -127,8 +155,11 @@ struct kafka_source *kafka_source_new(const struct kafka_prop *props, size_t npr
     source->topic = mem_strdup(options->topic);
     source->on_batch = options->on_batch;
     source->opaque = options->opaque;
+    source->commit_interval_ms = options->commit_interval_ms;
+    source->last_commit_ms = kafka_source_now_ms();
     rd_kafka_conf_set_opaque(conf, source);
     rd_kafka_conf_set_rebalance_cb(conf, kafka_source_rebalance);
+    rd_kafka_conf_set_offset_commit_cb(conf, kafka_source_committed);
 
     char reason[512];
     source->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, reason, sizeof reason);
@@ -177,8 +208,12 @@ int kafka_source_poll_batch(struct kafka_source *source, size_t max_records, int
             if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 log_warn("consumer: %s", rd_kafka_message_errstr(msg));
             rd_kafka_message_destroy(msg);
-            if (fatal)
+            if (fatal) {
+                /* Nothing of this batch was processed or stored: it is read
+                 * again by whoever owns the partitions next. */
+                kafka_source_drop_batch(source);
                 return TB_KAFKA;
+            }
             continue;
         }
         source->batch[source->nbatch++] = msg;
@@ -189,6 +224,11 @@ int kafka_source_poll_batch(struct kafka_source *source, size_t max_records, int
     }
     int n = (int)source->nbatch;
     kafka_source_hand_over(source);
+    int64_t now = kafka_source_now_ms();
+    if (now - source->last_commit_ms >= source->commit_interval_ms) {
+        rd_kafka_commit(source->consumer, NULL, 1);
+        source->last_commit_ms = now;
+    }
     return n;
 }
 
@@ -204,17 +244,23 @@ void kafka_source_store(struct kafka_source *source, int32_t partition, int64_t 
     rd_kafka_topic_partition_list_destroy(list);
 }
 
-void kafka_source_rewind(struct kafka_source *source, int32_t partition, int64_t offset)
+int kafka_source_rewind(struct kafka_source *source, int32_t partition, int64_t offset, char *err,
+                        size_t errsz)
 {
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(list, source->topic, partition)->offset = offset;
     rd_kafka_error_t *error = rd_kafka_seek_partitions(source->consumer, list, 5000);
+    int status = TB_OK;
     if (error) {
-        log_warn("rewind partition %d to %lld: %s", partition, (long long)offset,
-                 rd_kafka_error_string(error));
+        status = tb_fail(err, errsz, TB_KAFKA, "rewind partition %d to %lld: %s", partition,
+                         (long long)offset, rd_kafka_error_string(error));
         rd_kafka_error_destroy(error);
+    } else if (list->elems[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        status = tb_fail(err, errsz, TB_KAFKA, "rewind partition %d to %lld: %s", partition,
+                         (long long)offset, rd_kafka_err2str(list->elems[0].err));
     }
     rd_kafka_topic_partition_list_destroy(list);
+    return status;
 }
 
 int kafka_source_commit(struct kafka_source *source, char *err, size_t errsz)
@@ -251,6 +297,7 @@ void kafka_source_destroy(struct kafka_source *source)
         return;
     if (!source->closed)
         kafka_source_close(source);
+    kafka_source_drop_batch(source); /* rd_kafka_destroy waits for every message */
     rd_kafka_destroy(source->consumer);
     free(source->batch);
     free(source->topic);

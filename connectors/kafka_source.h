@@ -1,9 +1,10 @@
 /* Kafka source: one consumer in a consumer group, read in micro-batches.
  *
  * Offsets are never stored automatically: the caller stores an offset only
- * once the record's outputs are acknowledged (kafka_source_store), and stored
- * offsets are committed every commit_interval_ms, on revoke and on close. A
- * source is used by one thread. */
+ * once the record's outputs are acknowledged (kafka_source_store). Stored
+ * offsets are committed asynchronously every commit_interval_ms (at a batch
+ * boundary), synchronously on revoke, and by kafka_source_commit, which the
+ * owner calls before kafka_source_close. A source is used by one thread. */
 #ifndef TRIBUTARY_KAFKA_SOURCE_H
 #define TRIBUTARY_KAFKA_SOURCE_H
 
@@ -48,8 +49,11 @@ int kafka_source_poll_batch(struct kafka_source *source, size_t max_records, int
 void kafka_source_store(struct kafka_source *source, int32_t partition, int64_t offset);
 
 /* Re-reads `partition` from `offset` on (used when an output for that record
- * could not be delivered, so that it is processed again rather than skipped). */
-void kafka_source_rewind(struct kafka_source *source, int32_t partition, int64_t offset);
+ * could not be delivered, so that it is processed again rather than skipped).
+ * Returns TB_OK, or TB_KAFKA with err when the seek did not take effect: then
+ * the consumer's position is unknown and nothing after `offset` may be stored. */
+int kafka_source_rewind(struct kafka_source *source, int32_t partition, int64_t offset, char *err,
+                        size_t errsz);
 
 /* Commits the stored offsets now and waits for the answer. Returns TB_OK (also
  * when there was nothing to commit) or TB_KAFKA with err. */

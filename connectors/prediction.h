@@ -10,11 +10,11 @@
 /* One model output for one input record. Strings are not owned: on encode
  * they are the caller's, on decode they point into the decoded buffer. */
 struct prediction {
-    const char *key;            /* the input's key (entity id) */
+    const char *key; /* the input's key (entity id) */
     size_t key_len;
-    int64_t event_time_ms;      /* the input's timestamp */
+    int64_t event_time_ms; /* the input's timestamp */
     double value;
-    double label;               /* NAN: the input had none */
+    double label; /* NAN: the input had none */
     const char *model;
     size_t model_len;
     int32_t model_version;

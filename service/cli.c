@@ -101,7 +101,7 @@ struct config *cli_start(int argc, char **argv, const struct cli_command *cmd, i
     longopts[n + 2] = (struct option){"help", no_argument, NULL, CLI_HELP};
 
     const char *path = NULL;
-    char **sets = NULL;         /* --set and option assignments, in order */
+    char **sets = NULL; /* --set and option assignments, in order */
     size_t nsets = 0, sets_cap = 0;
     struct config *cfg = NULL;
     *exit_code = 2;

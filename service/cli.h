@@ -12,19 +12,19 @@
 /* A command's own option: a shorthand for one configuration key
  * (`--workers 4` is `--set serve.workers=4`). */
 struct cli_option {
-    const char *name;           /* long name without "--" */
-    const char *arg;            /* the argument's name in --help ("N") */
+    const char *name; /* long name without "--" */
+    const char *arg;  /* the argument's name in --help ("N") */
     const char *config_key;
     const char *help;
 };
 
 struct cli_command {
-    const char *name;           /* "train" */
-    const char *usage;          /* "tributary train -c FILE [OPTIONS]" */
-    const char *description;    /* paragraphs shown under the usage line */
+    const char *name;        /* "train" */
+    const char *usage;       /* "tributary train -c FILE [OPTIONS]" */
+    const char *description; /* paragraphs shown under the usage line */
     const struct cli_option *options;
     size_t noptions;
-    int min_args, max_args;     /* positional arguments accepted */
+    int min_args, max_args; /* positional arguments accepted */
 };
 
 /* Parses argv (argv[0] is the command's name) and builds the configuration.

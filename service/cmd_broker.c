@@ -12,24 +12,23 @@
 
 static void broker_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: tributary broker [--brokers N] [--topic NAME:PARTITIONS]...\n"
-            "\n"
-            "Runs an embedded Kafka-protocol broker (librdkafka's mock cluster) on\n"
-            "127.0.0.1, prints its bootstrap address on the first line of standard\n"
-            "output, and serves any Kafka client until SIGINT or SIGTERM.\n"
-            "\n"
-            "  --brokers N              brokers in the cluster (1..16, default 3)\n"
-            "  --topic NAME:PARTITIONS  create a topic (repeatable); other topics are\n"
-            "                           created on first use with 4 partitions\n"
-            "\n"
-            "Limits, unlike Kafka: each partition keeps only about 5 MiB of record\n"
-            "batches and silently drops older ones (tributary's producers use lz4 to\n"
-            "stay inside it; keep consumers running rather than building backlogs);\n"
-            "consumer-group rebalances are slow (about 3 s for the first join, then\n"
-            "session.timeout.ms minus 1 s per join or leave); transactions are\n"
-            "accepted but not honoured; CreateTopics and other Admin requests time out;\n"
-            "ports are ephemeral, so the printed bootstrap is the only way to find it.\n");
+    fprintf(out, "usage: tributary broker [--brokers N] [--topic NAME:PARTITIONS]...\n"
+                 "\n"
+                 "Runs an embedded Kafka-protocol broker (librdkafka's mock cluster) on\n"
+                 "127.0.0.1, prints its bootstrap address on the first line of standard\n"
+                 "output, and serves any Kafka client until SIGINT or SIGTERM.\n"
+                 "\n"
+                 "  --brokers N              brokers in the cluster (1..16, default 3)\n"
+                 "  --topic NAME:PARTITIONS  create a topic (repeatable); other topics are\n"
+                 "                           created on first use with 4 partitions\n"
+                 "\n"
+                 "Limits, unlike Kafka: each partition keeps only about 5 MiB of record\n"
+                 "batches and silently drops older ones (tributary's producers use lz4 to\n"
+                 "stay inside it; keep consumers running rather than building backlogs);\n"
+                 "consumer-group rebalances are slow (about 3 s for the first join, then\n"
+                 "session.timeout.ms minus 1 s per join or leave); transactions are\n"
+                 "accepted but not honoured; CreateTopics and other Admin requests time out;\n"
+                 "ports are ephemeral, so the printed bootstrap is the only way to find it.\n");
 }
 
 /* Parses "NAME:PARTITIONS", cutting spec at the colon so that it becomes the

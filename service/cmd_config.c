@@ -23,7 +23,8 @@ int cmd_config(int argc, char **argv)
         printf("%s: ok\n", argv[2]);
         return 0;
     }
-    if (argc == 1 || (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))) {
+    if (argc == 1 ||
+        (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))) {
         printf("usage: tributary config [--example | --check FILE]\n\n"
                "Every key can be set in the YAML file, as an environment variable\n"
                "TRIBUTARY_<PATH> (dots as underscores, upper case), or with --set KEY=VALUE.\n"

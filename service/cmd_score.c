@@ -97,8 +97,9 @@ int cmd_score(int argc, char **argv)
     if (cfg->serve.model[0] == '\0') {
         fprintf(stderr, "tributary score: no model: give --model FILE (serve.model)\n");
         status = 2;
-    } else if ((rc = score_run(cfg, argv[first_arg], first_arg + 1 < argc ? argv[first_arg + 1] : NULL,
-                               err, sizeof err)) != TB_OK) {
+    } else if ((rc = score_run(cfg, argv[first_arg],
+                               first_arg + 1 < argc ? argv[first_arg + 1] : NULL, err,
+                               sizeof err)) != TB_OK) {
         fprintf(stderr, "tributary score: %s\n", err);
         status = rc == TB_CONFIG ? 2 : 1;
     }

@@ -67,8 +67,10 @@ int cmd_serve(int argc, char **argv)
     const struct worker_stats *stats = serve_stats(serve);
     unsigned long long last_consumed = 0;
     double last = serve_clock_s();
-    while (!signals_sleep_ms(5000)) {
+    while (!signals_sleep_ms(200) && !serve_stopping(serve)) {
         double now = serve_clock_s();
+        if (now - last < 5.0)
+            continue;
         unsigned long long consumed = atomic_load(&stats->consumed);
         log_info("consumed %llu (%.0f/s), predicted %llu, dead-lettered %llu, partitions %d",
                  consumed, (double)(consumed - last_consumed) / (now - last),

@@ -65,7 +65,11 @@ int cmd_simulate(int argc, char **argv)
 
     signals_install();
     pthread_t watcher;
-    pthread_create(&watcher, NULL, simulate_watch_signals, NULL);
+    if (pthread_create(&watcher, NULL, simulate_watch_signals, NULL) != 0) {
+        fprintf(stderr, "tributary simulate: could not start a thread\n");
+        config_destroy(cfg);
+        return 1;
+    }
     size_t nprops;
     struct kafka_prop *props = cli_kafka_props(cfg, &nprops);
     struct simulator_report report = {0};

@@ -27,7 +27,7 @@ struct config {
         char *schema;
         char **features;
         size_t nfeatures;
-        char *label;     /* "" = no label */
+        char *label; /* "" = no label */
     } input;
     struct {
         char *topic;

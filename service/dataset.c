@@ -1,8 +1,8 @@
 /* Offline data loading: files to matrices, with derived run-to-failure labels. */
 #include "service/dataset.h"
 
-#include "connectors/avro_plan.h"
 #include "connectors/avro_container_reader.h"
+#include "connectors/avro_plan.h"
 #include "connectors/csv_reader.h"
 #include "connectors/table.h"
 #include "service/error.h"
@@ -93,14 +93,14 @@ int dataset_load(const struct config *cfg, const char *path, const char *const *
     int status;
     if (dataset_is_avro(cfg, path)) {
         struct avro_container_reader *reader = avro_container_reader_new(path, err, errsz);
-        status = reader ? avro_container_reader_read_table(reader, cols, ncols, NULL, &table, err,
-                                                           errsz)
-                        : TB_IO;
+        status =
+            reader ? avro_container_reader_read_table(reader, cols, ncols, NULL, &table, err, errsz)
+                   : TB_IO;
         if (status == TB_OK) {
             char reason[256];
             struct avro_plan *plan =
                 avro_plan_new(avro_container_reader_schema_json(reader), features, nfeatures,
-                               nfeatures, reason, sizeof reason);
+                              nfeatures, reason, sizeof reason);
             if (plan)
                 avro_plan_fingerprint(plan, out->fingerprint);
             avro_plan_destroy(plan);

@@ -9,9 +9,9 @@
 
 struct dataset {
     size_t nrows, nfeatures;
-    double *features;           /* row-major nrows x nfeatures */
-    double *labels;             /* nrows entries; NULL when no label was asked for */
-    char fingerprint[17];       /* the Avro writer schema's, "" for CSV */
+    double *features;     /* row-major nrows x nfeatures */
+    double *labels;       /* nrows entries; NULL when no label was asked for */
+    char fingerprint[17]; /* the Avro writer schema's, "" for CSV */
 };
 
 /* Reads `path` (format from cfg->train.format, or its extension when "auto";

@@ -30,8 +30,11 @@ struct serve {
     int model_version;
     struct avro_plan *plan;
     struct worker_stats stats;
+    char **features; /* the model's, as the plan decodes them */
+    size_t nfeatures;
     atomic_int stop;
     atomic_int committed;
+    atomic_int nworkers;
     struct worker_shared shared;
     struct serve_thread *threads;
     int nthreads;
@@ -87,6 +90,10 @@ static int serve_check_model(struct serve *s, char *err, size_t errsz)
     if (trained_on[0] && strcmp(trained_on, fingerprint) != 0)
         log_warn("model was trained on input schema %s; %s is %s", trained_on, cfg->input.schema,
                  fingerprint);
+    s->features = mem_calloc(nfeatures, sizeof *s->features);
+    for (size_t i = 0; i < nfeatures; i++)
+        s->features[i] = mem_strdup(artefact_feature(model, i));
+    s->nfeatures = nfeatures;
     s->model_name = mem_strdup(artefact_name(model));
     s->model_version = artefact_version(model);
     log_info("model '%s' version %d: %s over %zu features", s->model_name, s->model_version,
@@ -145,10 +152,12 @@ struct serve *serve_new(const struct config *cfg, char *err, size_t errsz)
         .props = s->props,
         .nprops = s->nprops,
         .plan = s->plan,
+        .features = (const char *const *)s->features,
+        .nfeatures = s->nfeatures,
         .stats = &s->stats,
         .stop = &s->stop,
         .committed = &s->committed,
-        .nworkers = cfg->serve.workers,
+        .nworkers = &s->nworkers,
     };
     return s;
 }
@@ -170,7 +179,9 @@ int serve_start(struct serve *s, char *err, size_t errsz)
         s->nthreads = i + 1;
         if (!t->worker)
             goto fail;
+        atomic_fetch_add(&s->nworkers, 1);
         if (pthread_create(&t->thread, NULL, serve_thread_main, t) != 0) {
+            atomic_fetch_sub(&s->nworkers, 1);
             tb_fail(err, errsz, TB_NOMEM, "could not start worker thread %d", i + 1);
             goto fail;
         }
@@ -190,6 +201,11 @@ fail:
 void serve_stop(struct serve *s)
 {
     atomic_store(&s->stop, 1);
+}
+
+int serve_stopping(const struct serve *s)
+{
+    return atomic_load(&s->stop);
 }
 
 int serve_wait(struct serve *s)
@@ -248,6 +264,9 @@ void serve_destroy(struct serve *s)
     embedded_broker_destroy(s->broker);
     free(s->bootstraps);
     free(s->props);
+    for (size_t i = 0; i < s->nfeatures; i++)
+        free(s->features[i]);
+    free(s->features);
     free(s->model_name);
     free(s);
 }

@@ -24,6 +24,9 @@ int serve_start(struct serve *serve, char *err, size_t errsz);
 /* Asks every worker to finish its batch in hand, commit and leave. */
 void serve_stop(struct serve *serve);
 
+/* True once serve_stop was called or a worker failed and stopped the service. */
+int serve_stopping(const struct serve *serve);
+
 /* Waits for every worker thread to end. Returns TB_OK, or the first error a
  * worker ended with. */
 int serve_wait(struct serve *serve);

@@ -66,8 +66,8 @@ static int simulator_open_file(struct simulator_target *target, const char *path
 }
 
 int simulator_run(const struct config *cfg, const char *output, const struct kafka_prop *props,
-                  size_t nprops, const atomic_int *stop, struct simulator_report *report,
-                  char *err, size_t errsz)
+                  size_t nprops, const atomic_int *stop, struct simulator_report *report, char *err,
+                  size_t errsz)
 {
     int status = TB_OK;
     struct simulator_target target = {.report = report};
@@ -82,7 +82,13 @@ int simulator_run(const struct config *cfg, const char *output, const struct kaf
             return tb_fail(err, errsz, TB_CONFIG, "simulate.count must be set to write a file");
         status = simulator_open_file(&target, output, cfg->input.schema, err, errsz);
     } else {
-        target.sink = kafka_sink_new(props, nprops, simulator_on_delivery, &target, err, errsz);
+        struct kafka_sink_options sink_options = {
+            .on_delivery = simulator_on_delivery,
+            .opaque = &target,
+            .stop = stop,
+            .drain_timeout_ms = 5000,
+        };
+        target.sink = kafka_sink_new(props, nprops, &sink_options, err, errsz);
         status = target.sink ? TB_OK : TB_CONFIG;
     }
     if (status != TB_OK)
@@ -139,14 +145,14 @@ int simulator_run(const struct config *cfg, const char *output, const struct kaf
             next_report_s += 5.0;
         }
     }
-    if (target.sink && kafka_sink_wait(target.sink, 30000) != TB_OK)
-        status = tb_fail(err, errsz, TB_TIMEOUT, "%zu records not acknowledged after 30 s",
-                         kafka_sink_in_flight(target.sink));
+    if (target.sink && kafka_sink_wait(target.sink, -1) != TB_OK)
+        status = tb_fail(err, errsz, TB_TIMEOUT, "stopped with records not acknowledged");
     report->seconds = simulator_elapsed_s(&start);
 
 done:
-    if (target.file)
-        avro_file_writer_close(target.file);
+    /* Closing writes the last block: a failure here is a short file. */
+    if (target.file && avro_file_writer_close(target.file) != 0 && status == TB_OK)
+        status = tb_fail(err, errsz, TB_IO, "%s: %s", output, avro_strerror());
     kafka_sink_destroy(target.sink, 10000);
     avro_wire_buf_free(&buf);
     fleet_destroy(fleet);

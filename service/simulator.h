@@ -11,9 +11,9 @@
 #include <stddef.h>
 
 struct simulator_report {
-    atomic_llong produced;      /* records written (or queued and then acknowledged) */
-    atomic_llong corrupted;     /* of which deliberately damaged */
-    atomic_llong refused;       /* records the broker refused */
+    atomic_llong produced;  /* records written, or queued to the producer */
+    atomic_llong corrupted; /* of which deliberately damaged */
+    atomic_llong refused;   /* of the queued, those the broker refused */
     double seconds;
 };
 
@@ -24,7 +24,7 @@ struct simulator_report {
  * becomes true. Progress is readable in *report while it runs.
  * Returns TB_OK, or an error with err. */
 int simulator_run(const struct config *cfg, const char *output, const struct kafka_prop *props,
-                  size_t nprops, const atomic_int *stop, struct simulator_report *report,
-                  char *err, size_t errsz);
+                  size_t nprops, const atomic_int *stop, struct simulator_report *report, char *err,
+                  size_t errsz);
 
 #endif

@@ -52,8 +52,10 @@ int trainer_run(const struct config *cfg, struct trainer_summary *summary, char 
 
     stats = ridge_stats_new(p);
     if (!stats) {
-        status = tb_fail(err, errsz, TB_CONFIG, "input.features: %zu features is more than ridge "
-                                                "supports", p);
+        status = tb_fail(err, errsz, TB_CONFIG,
+                         "input.features: %zu features is more than ridge "
+                         "supports",
+                         p);
         goto done;
     }
     ridge_stats_add(stats, ds.features, ds.labels, ds.nrows);
@@ -105,4 +107,3 @@ done:
     dataset_free(&ds);
     return status;
 }
-

@@ -19,8 +19,8 @@
 /* Delivery bookkeeping of one partition within a batch. */
 struct worker_partition {
     int32_t partition;
-    int64_t last_ok;            /* highest offset with every output before it acknowledged */
-    int64_t first_failed;       /* lowest offset whose output failed, or -1 */
+    int64_t last_ok;      /* highest offset with every output before it acknowledged */
+    int64_t first_failed; /* lowest offset whose output failed, or -1 */
 };
 
 struct worker {
@@ -32,21 +32,23 @@ struct worker {
     rd_kafka_topic_t *dead_letter_topic;
     struct artefact *model;
     const struct ridge_model *ridge;
-    char version[16];           /* the model version as a header value */
+    char version[16]; /* the model version as a header value */
     size_t nfeatures;
-    size_t nfields;             /* features, then the label when configured */
+    size_t nfields; /* features, then the label when configured */
 
     /* Per-batch buffers, grown to the largest batch and reused. */
     size_t cap;
-    double *row;                /* one decoded record */
-    double *features;           /* row-major, one row per decodable record */
+    double *row;      /* one decoded record */
+    double *features; /* row-major, one row per decodable record */
     double *labels;
     double *scores;
-    size_t *decoded;            /* batch index of each decoded record */
-    unsigned char *failed;      /* per batch index: its output was refused */
+    size_t *decoded;       /* batch index of each decoded record */
+    unsigned char *failed; /* per batch index: its output was refused */
     struct worker_partition *partitions;
     size_t npartitions, partitions_cap;
     struct avro_wire_buf encoded;
+    int backoff_ms;     /* pause after a batch with failed outputs; 0 after a clean one */
+    int failed_fatally; /* a rewind failed: stop before anything more is stored */
 };
 
 static void worker_on_delivery(void *opaque, uintptr_t tag, rd_kafka_resp_err_t status)
@@ -138,8 +140,9 @@ static struct worker_partition *worker_partition(struct worker *w, int32_t parti
 
 /* After every output of the batch has a delivery report: stores, per
  * partition, the offset up to which all outputs were acknowledged, and rewinds
- * a partition to its first failed record so that it is processed again. */
-static void worker_settle(struct worker *w, rd_kafka_message_t **msgs, size_t n)
+ * a partition to its first failed record so that it is processed again.
+ * Returns the number of partitions rewound. */
+static size_t worker_settle(struct worker *w, rd_kafka_message_t **msgs, size_t n)
 {
     w->npartitions = 0;
     for (size_t i = 0; i < n; i++) {
@@ -151,16 +154,40 @@ static void worker_settle(struct worker *w, rd_kafka_message_t **msgs, size_t n)
         else
             p->last_ok = msgs[i]->offset;
     }
+    size_t rewound = 0;
+    int stopping = atomic_load(w->shared->stop);
     for (size_t i = 0; i < w->npartitions; i++) {
         struct worker_partition *p = &w->partitions[i];
         if (p->last_ok >= 0)
             kafka_source_store(w->source, p->partition, p->last_ok);
-        if (p->first_failed >= 0) {
-            log_warn("partition %d: an output failed at offset %" PRId64 "; reading it again",
-                     p->partition, p->first_failed);
-            kafka_source_rewind(w->source, p->partition, p->first_failed);
+        /* When stopping, the unstored records are read again after a restart. */
+        if (p->first_failed < 0 || stopping)
+            continue;
+        log_warn("partition %d: an output failed at offset %" PRId64 "; reading it again",
+                 p->partition, p->first_failed);
+        char err[256];
+        if (kafka_source_rewind(w->source, p->partition, p->first_failed, err, sizeof err) !=
+            TB_OK) {
+            log_error("%s; stopping so that nothing after it is committed", err);
+            w->failed_fatally = 1;
+            atomic_store(w->shared->stop, 1);
         }
+        rewound++;
     }
+    return rewound;
+}
+
+/* Paces retries of failed outputs (a broker refusing, or a record too large
+ * for the topic): doubles from 100 ms to 10 s while batches keep failing. */
+static void worker_back_off(struct worker *w, size_t rewound)
+{
+    if (rewound == 0) {
+        w->backoff_ms = 0;
+        return;
+    }
+    w->backoff_ms = w->backoff_ms ? (w->backoff_ms * 2 > 10000 ? 10000 : w->backoff_ms * 2) : 100;
+    for (int slept = 0; slept < w->backoff_ms && !atomic_load(w->shared->stop); slept += 20)
+        usleep(20000);
 }
 
 static void worker_on_batch(void *opaque, rd_kafka_message_t **msgs, size_t n)
@@ -176,7 +203,7 @@ static void worker_on_batch(void *opaque, rd_kafka_message_t **msgs, size_t n)
         char reason[256];
         const rd_kafka_message_t *msg = msgs[i];
         int rc = msg->payload ? avro_plan_decode(w->shared->plan, msg->payload, msg->len, w->row,
-                                                  reason, sizeof reason)
+                                                 reason, sizeof reason)
                               : tb_fail(reason, sizeof reason, TB_PARSE, "empty record value");
         if (rc != TB_OK) {
             worker_dead_letter(w, msg, i, reason);
@@ -193,7 +220,7 @@ static void worker_on_batch(void *opaque, rd_kafka_message_t **msgs, size_t n)
         worker_predict_out(w, msgs[i], i, w->scores[j], w->labels[j]);
     }
     kafka_sink_wait(w->sink, -1);
-    worker_settle(w, msgs, n);
+    size_t rewound = worker_settle(w, msgs, n);
 
     size_t nfailed = 0, nfailed_predictions = 0;
     for (size_t i = 0; i < n; i++)
@@ -205,6 +232,7 @@ static void worker_on_batch(void *opaque, rd_kafka_message_t **msgs, size_t n)
     atomic_fetch_add(&stats->rewound, nfailed);
     atomic_fetch_add(&stats->predicted, ndecoded - nfailed_predictions);
     atomic_fetch_add(&stats->dead_lettered, ndead - (nfailed - nfailed_predictions));
+    worker_back_off(w, rewound);
 }
 
 struct worker *worker_new(int id, const struct worker_shared *shared, char *err, size_t errsz)
@@ -218,11 +246,26 @@ struct worker *worker_new(int id, const struct worker_shared *shared, char *err,
         goto fail;
     w->ridge = artefact_ridge(w->model);
     w->nfeatures = artefact_nfeatures(w->model);
+    /* The file may have been replaced since serve checked it. */
+    int same = w->nfeatures == shared->nfeatures;
+    for (size_t i = 0; same && i < w->nfeatures; i++)
+        same = strcmp(artefact_feature(w->model, i), shared->features[i]) == 0;
+    if (!same) {
+        tb_fail(err, errsz, TB_ARTEFACT, "%s changed while starting: its features differ",
+                cfg->serve.model);
+        goto fail;
+    }
     w->nfields = avro_plan_nfields(shared->plan);
     snprintf(w->version, sizeof w->version, "%d", artefact_version(w->model));
     w->row = mem_calloc(w->nfields, sizeof *w->row);
 
-    w->sink = kafka_sink_new(shared->props, shared->nprops, worker_on_delivery, w, err, errsz);
+    struct kafka_sink_options sink_options = {
+        .on_delivery = worker_on_delivery,
+        .opaque = w,
+        .stop = shared->stop,
+        .drain_timeout_ms = cfg->serve.drain_timeout_ms,
+    };
+    w->sink = kafka_sink_new(shared->props, shared->nprops, &sink_options, err, errsz);
     if (!w->sink)
         goto fail;
     w->output_topic = kafka_sink_topic(w->sink, cfg->output.topic);
@@ -256,17 +299,20 @@ int worker_run(struct worker *w)
         int n = kafka_source_poll_batch(w->source, (size_t)cfg->serve.batch_max_records,
                                         cfg->serve.batch_max_wait_ms);
         if (n < 0) {
-            log_error("consumer failed; worker stops");
+            log_error("consumer failed; the service stops");
+            atomic_store(w->shared->stop, 1);
             status = TB_KAFKA;
             break;
         }
     }
+    if (w->failed_fatally)
+        status = TB_KAFKA;
     char err[256];
     if (kafka_source_commit(w->source, err, sizeof err) != TB_OK)
         log_warn("%s", err);
     atomic_fetch_add(w->shared->committed, 1);
     for (int waited_ms = 0;
-         atomic_load(w->shared->committed) < w->shared->nworkers && waited_ms < 5000;
+         atomic_load(w->shared->committed) < atomic_load(w->shared->nworkers) && waited_ms < 5000;
          waited_ms += 10)
         usleep(10000);
     kafka_source_close(w->source);

@@ -28,8 +28,8 @@
 #define PARTITIONS 16
 
 static const char *const bench_features[] = {
-    "load", "ambient_temp", "inlet_temp", "outlet_temp", "pressure",
-    "vibration", "rpm", "oil_temp", "current", "flow",
+    "load",      "ambient_temp", "inlet_temp", "outlet_temp", "pressure",
+    "vibration", "rpm",          "oil_temp",   "current",     "flow",
 };
 #define NFEATURES (sizeof bench_features / sizeof bench_features[0])
 
@@ -51,7 +51,7 @@ static void bench_prepare(const char *bootstrap, long n, const char *model_path)
 {
     char err[512];
     const struct kafka_prop props[] = {{"bootstrap.servers", bootstrap}};
-    struct kafka_sink *sink = kafka_sink_new(props, 1, NULL, NULL, err, sizeof err);
+    struct kafka_sink *sink = kafka_sink_new(props, 1, NULL, err, sizeof err);
     if (!sink)
         bench_die("producer", err);
     rd_kafka_topic_t *topic = kafka_sink_topic(sink, "telemetry");
@@ -82,8 +82,11 @@ static void bench_prepare(const char *bootstrap, long n, const char *model_path)
     struct ridge_model model = {0};
     if (ridge_fit(stats, 1.0, &model, err, sizeof err) != 0)
         bench_die("fit", err);
-    struct artefact_info info = {.name = "bench", .version = 1, .label = "rul",
-                                 .features = bench_features, .nfeatures = NFEATURES};
+    struct artefact_info info = {.name = "bench",
+                                 .version = 1,
+                                 .label = "rul",
+                                 .features = bench_features,
+                                 .nfeatures = NFEATURES};
     struct artefact *a = artefact_new_ridge(&info, &model, err, sizeof err);
     if (!a || artefact_write(a, model_path, err, sizeof err) != 0)
         bench_die("artefact", err);
@@ -182,7 +185,7 @@ static double bench_serve(const char *bootstrap, long n, int workers, const char
         {"serve.group_id", "bench-serve"},
         {"serve.batch_max_records", "10000"},
         {"serve.batch_max_wait_ms", "20"},
-        
+
     };
     for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
         if (config_set(cfg, settings[i][0], settings[i][1], "bench", err, sizeof err) != 0)

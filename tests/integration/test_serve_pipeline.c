@@ -1,11 +1,13 @@
 /* Integration: serve on a 3-broker embedded cluster, an 8-partition topic,
- * 200k records and 2 workers, stopped and restarted half way.
+ * 200k records and 2 workers, stopped and restarted half way; then a third run
+ * over 20k more records while the broker refuses some of its produce requests.
  *
  * The scenario runs once in the group setup; each case then checks one thing a
  * user relies on: every input has exactly one prediction or one dead-letter
  * record, predictions equal offline scoring of the same readings, dead letters
- * carry their reason and origin, and the restarted service resumed from the
- * committed offsets without skipping or repeating anything. */
+ * carry their reason and origin, the restarted service resumed from the
+ * committed offsets without skipping or repeating anything, and an output the
+ * broker refused is retried rather than lost. */
 #include "connectors/embedded_broker.h"
 #include "connectors/fleet.h"
 #include "connectors/kafka_sink.h"
@@ -33,13 +35,15 @@
 
 #define PARTITIONS 8
 #define HALF       100000
-#define TOTAL      (2 * HALF)
+#define TOTAL      (2 * HALF) /* the two clean runs */
+#define EXTRA      20000      /* the run with refused outputs */
+#define ALL        (TOTAL + EXTRA)
 #define NFEATURES  10
 #define BASE_TS    1700000000000LL /* record i is stamped BASE_TS + i */
 
 static const char *const features[NFEATURES] = {
-    "load", "ambient_temp", "inlet_temp", "outlet_temp", "pressure",
-    "vibration", "rpm", "oil_temp", "current", "flow",
+    "load",      "ambient_temp", "inlet_temp", "outlet_temp", "pressure",
+    "vibration", "rpm",          "oil_temp",   "current",     "flow",
 };
 
 /* What the test knows of each input record, and what came out for it. */
@@ -47,10 +51,10 @@ struct record {
     double x[NFEATURES];
     double rul;
     int corrupted;
-    int predictions;           /* outputs seen on the prediction topic */
-    int dead_letters;          /* and on the dead-letter topic */
+    int predictions;  /* outputs seen on the prediction topic */
+    int dead_letters; /* and on the dead-letter topic */
     double predicted;
-    int32_t partition;         /* as reported by its output */
+    int32_t partition; /* as reported by its output */
     int64_t offset;
     char reason[128];
 };
@@ -63,14 +67,14 @@ static struct {
     struct ridge_model model;
     unsigned long long first_run_outputs;
     unsigned long long second_run_outputs;
-    size_t corrupted;
+    unsigned long long third_run_rewound;
 } world;
 
 static void reading_features(const struct fleet_reading *r, double *x)
 {
-    const double v[NFEATURES] = {r->load,      r->ambient_temp, r->inlet_temp, r->outlet_temp,
-                                 r->pressure,  r->vibration,    r->rpm,        r->oil_temp,
-                                 r->current,   r->flow};
+    const double v[NFEATURES] = {r->load,     r->ambient_temp, r->inlet_temp, r->outlet_temp,
+                                 r->pressure, r->vibration,    r->rpm,        r->oil_temp,
+                                 r->current,  r->flow};
     memcpy(x, v, sizeof v);
 }
 
@@ -91,9 +95,11 @@ static void train_model(void)
     ridge_stats_add(stats, x, y, n);
     char err[256];
     assert_int_equal(ridge_fit(stats, 1.0, &world.model, err, sizeof err), TB_OK);
-    struct artefact_info info = {
-        .name = "it-rul", .version = 3, .label = "rul", .features = features,
-        .nfeatures = NFEATURES};
+    struct artefact_info info = {.name = "it-rul",
+                                 .version = 3,
+                                 .label = "rul",
+                                 .features = features,
+                                 .nfeatures = NFEATURES};
     struct artefact *a = artefact_new_ridge(&info, &world.model, err, sizeof err);
     assert_non_null(a);
     assert_int_equal(artefact_write(a, world.model_path, err, sizeof err), TB_OK);
@@ -115,8 +121,10 @@ static void on_produced(void *opaque, uintptr_t tag, rd_kafka_resp_err_t status)
 static void produce_records(struct fleet *fleet, size_t from, size_t to)
 {
     char err[256];
-    const struct kafka_prop props[] = {{"bootstrap.servers", embedded_broker_bootstraps(world.broker)}};
-    struct kafka_sink *sink = kafka_sink_new(props, 1, on_produced, NULL, err, sizeof err);
+    const struct kafka_prop props[] = {
+        {"bootstrap.servers", embedded_broker_bootstraps(world.broker)}};
+    const struct kafka_sink_options options = {.on_delivery = on_produced};
+    struct kafka_sink *sink = kafka_sink_new(props, 1, &options, err, sizeof err);
     assert_non_null(sink);
     rd_kafka_topic_t *topic = kafka_sink_topic(sink, "telemetry");
     struct avro_wire_buf buf = {0};
@@ -130,7 +138,6 @@ static void produce_records(struct fleet *fleet, size_t from, size_t to)
         if (i % 200 == 17) {
             fleet_corrupt(fleet, &buf);
             world.records[i].corrupted = 1;
-            world.corrupted++;
         }
         assert_int_equal(kafka_sink_produce(sink, topic, r.machine_id, strlen(r.machine_id),
                                             buf.data, buf.len, NULL, BASE_TS + (int64_t)i, i, err,
@@ -165,9 +172,38 @@ static struct config *service_config(void)
     return cfg;
 }
 
-/* Runs the service until it has produced `expect` outputs (or 180 s pass),
- * then stops it the way SIGTERM does. Returns the outputs it counted. */
-static unsigned long long serve_until(unsigned long long expect)
+/* Sums, over the input topic's partitions, the group's committed offsets
+ * (*committed) and the end offsets (*end). */
+static void group_progress(int64_t *committed, int64_t *end)
+{
+    char err[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", embedded_broker_bootstraps(world.broker), err,
+                      sizeof err);
+    rd_kafka_conf_set(conf, "group.id", "it-serve", err, sizeof err);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+    assert_non_null(rk);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(PARTITIONS);
+    *committed = *end = 0;
+    for (int p = 0; p < PARTITIONS; p++) {
+        int64_t low, high;
+        assert_int_equal(rd_kafka_query_watermark_offsets(rk, "telemetry", p, &low, &high, 10000),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        *end += high;
+        rd_kafka_topic_partition_list_add(parts, "telemetry", p);
+    }
+    assert_int_equal(rd_kafka_committed(rk, parts, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    for (int p = 0; p < PARTITIONS; p++)
+        *committed += parts->elems[p].offset > 0 ? parts->elems[p].offset : 0;
+    rd_kafka_topic_partition_list_destroy(parts);
+    rd_kafka_destroy(rk);
+}
+
+/* Runs the service until it has produced `expect` outputs, or (expect 0)
+ * until the group has committed the whole input topic, or 180 s pass; then
+ * stops it the way SIGTERM does. Returns the outputs it counted; *rewound (if
+ * not NULL) gets the records it had to read again. */
+static unsigned long long serve_until(unsigned long long expect, unsigned long long *rewound)
 {
     struct config *cfg = service_config();
     char err[512];
@@ -177,13 +213,18 @@ static unsigned long long serve_until(unsigned long long expect)
     assert_int_equal(serve_start(serve, err, sizeof err), TB_OK);
     const struct worker_stats *st = serve_stats(serve);
     for (int i = 0; i < 1800; i++) {
-        if (atomic_load(&st->predicted) + atomic_load(&st->dead_lettered) >= expect)
-            break;
         usleep(100000);
+        if (expect > 0 && atomic_load(&st->predicted) + atomic_load(&st->dead_lettered) >= expect)
+            break;
+        int64_t committed, end;
+        if (expect == 0 && i % 10 == 9 && (group_progress(&committed, &end), committed == end))
+            break;
     }
     serve_stop(serve);
     assert_int_equal(serve_wait(serve), TB_OK);
     unsigned long long outputs = atomic_load(&st->predicted) + atomic_load(&st->dead_lettered);
+    if (rewound)
+        *rewound = atomic_load(&st->rewound);
     serve_destroy(serve);
     config_destroy(cfg);
     return outputs;
@@ -234,16 +275,15 @@ static void read_outputs(const char *topic, int dead_letters)
         assert_int_equal(msg->err, RD_KAFKA_RESP_ERR_NO_ERROR);
         remaining--;
         int64_t ts = rd_kafka_message_timestamp(msg, NULL);
-        assert_true(ts >= BASE_TS && ts < BASE_TS + TOTAL);
+        assert_true(ts >= BASE_TS && ts < BASE_TS + ALL);
         struct record *rec = &world.records[ts - BASE_TS];
         if (dead_letters) {
             rd_kafka_headers_t *headers;
             assert_int_equal(rd_kafka_message_headers(msg, &headers), RD_KAFKA_RESP_ERR_NO_ERROR);
             const void *reason;
             size_t size;
-            assert_int_equal(
-                rd_kafka_header_get_last(headers, "tributary.error", &reason, &size),
-                RD_KAFKA_RESP_ERR_NO_ERROR);
+            assert_int_equal(rd_kafka_header_get_last(headers, "tributary.error", &reason, &size),
+                             RD_KAFKA_RESP_ERR_NO_ERROR);
             snprintf(rec->reason, sizeof rec->reason, "%.*s", (int)size, (const char *)reason);
             rec->partition = (int32_t)header_int(headers, "tributary.source.partition");
             rec->offset = header_int(headers, "tributary.source.offset");
@@ -279,17 +319,24 @@ static int scenario_setup(void **state)
     assert_non_null(world.broker);
     const char *topics[] = {"telemetry", "predictions", "telemetry.dlq"};
     for (int i = 0; i < 3; i++)
-        assert_int_equal(embedded_broker_create_topic(world.broker, topics[i], PARTITIONS, err,
-                                                      sizeof err),
-                         TB_OK);
-    world.records = mem_calloc(TOTAL, sizeof *world.records);
+        assert_int_equal(
+            embedded_broker_create_topic(world.broker, topics[i], PARTITIONS, err, sizeof err),
+            TB_OK);
+    world.records = mem_calloc(ALL, sizeof *world.records);
     train_model();
 
     struct fleet *fleet = fleet_new(500, 2024);
     produce_records(fleet, 0, HALF);
-    world.first_run_outputs = serve_until(HALF);
+    world.first_run_outputs = serve_until(HALF, NULL);
     produce_records(fleet, HALF, TOTAL);
-    world.second_run_outputs = serve_until(HALF);
+    world.second_run_outputs = serve_until(HALF, NULL);
+    produce_records(fleet, TOTAL, ALL);
+    /* The next 12 produce requests fail for good (ApiKey 0 is Produce). */
+    rd_kafka_resp_err_t refusals[12];
+    for (int i = 0; i < 12; i++)
+        refusals[i] = RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED;
+    rd_kafka_mock_push_request_errors_array(embedded_broker_cluster(world.broker), 0, 12, refusals);
+    serve_until(0, &world.third_run_rewound);
     fleet_destroy(fleet);
 
     read_outputs("predictions", 0);
@@ -311,8 +358,9 @@ static int scenario_teardown(void **state)
 static void every_input_has_exactly_one_output(void **state)
 {
     (void)state;
-    size_t missing = 0, duplicated = 0, predicted = 0, dead = 0;
+    size_t missing = 0, duplicated = 0, predicted = 0, dead = 0, corrupted = 0;
     for (size_t i = 0; i < TOTAL; i++) {
+        corrupted += world.records[i].corrupted;
         int outputs = world.records[i].predictions + world.records[i].dead_letters;
         missing += outputs == 0;
         duplicated += outputs > 1;
@@ -322,7 +370,7 @@ static void every_input_has_exactly_one_output(void **state)
     assert_int_equal(missing, 0);
     assert_int_equal(duplicated, 0);
     assert_int_equal(predicted + dead, TOTAL);
-    assert_int_equal(dead, world.corrupted);
+    assert_int_equal(dead, corrupted);
 }
 
 static int compare_offsets(const void *a, const void *b)
@@ -366,8 +414,9 @@ static void predictions_equal_offline_scoring(void **state)
     for (size_t i = 0; i < TOTAL; i++)
         memcpy(&x[i * NFEATURES], world.records[i].x, sizeof world.records[i].x);
     ridge_predict(&world.model, x, TOTAL, y);
-    size_t compared = 0;
+    size_t compared = 0, corrupted = 0;
     for (size_t i = 0; i < TOTAL; i++) {
+        corrupted += world.records[i].corrupted;
         if (world.records[i].predictions != 1)
             continue;
         double want = y[i], got = world.records[i].predicted;
@@ -375,7 +424,7 @@ static void predictions_equal_offline_scoring(void **state)
             fail_msg("record %zu: streamed prediction %.17g, offline %.17g", i, got, want);
         compared++;
     }
-    assert_int_equal(compared, TOTAL - world.corrupted);
+    assert_int_equal(compared, TOTAL - corrupted);
     free(y);
     free(x);
 }
@@ -399,6 +448,28 @@ static void dead_letters_carry_reason_and_origin(void **state)
     }
 }
 
+static void refused_outputs_are_retried_not_lost(void **state)
+{
+    (void)state;
+    /* The broker did refuse outputs, and the service read those records again. */
+    assert_true(world.third_run_rewound > 0);
+    size_t covered = 0, repeated = 0;
+    for (size_t i = TOTAL; i < ALL; i++) {
+        const struct record *r = &world.records[i];
+        int outputs = r->predictions + r->dead_letters;
+        covered += outputs >= 1;
+        repeated += outputs > 1;
+        if (r->corrupted)
+            assert_int_equal(r->predictions, 0);
+        else
+            assert_int_equal(r->dead_letters, 0);
+    }
+    /* At-least-once: none lost; those after a refused one in its partition may repeat. */
+    assert_int_equal(covered, EXTRA);
+    print_message("refused-output run: %llu records read again, %zu outputs repeated\n",
+                  world.third_run_rewound, repeated);
+}
+
 static void restart_resumes_from_committed_offsets(void **state)
 {
     (void)state;
@@ -416,6 +487,7 @@ int main(void)
         cmocka_unit_test(predictions_equal_offline_scoring),
         cmocka_unit_test(dead_letters_carry_reason_and_origin),
         cmocka_unit_test(restart_resumes_from_committed_offsets),
+        cmocka_unit_test(refused_outputs_are_retried_not_lost),
     };
     return cmocka_run_group_tests(tests, scenario_setup, scenario_teardown);
 }
