@@ -131,7 +131,9 @@ int kafka_sink_wait(struct kafka_sink *sink, int timeout_ms)
         int64_t left = deadline - kafka_sink_now_ms();
         if (left <= 0)
             return TB_TIMEOUT;
-        rd_kafka_poll(sink->producer, left < 100 ? (int)left : 100);
+        /* flush, unlike poll, sends what linger.ms would hold back: the
+         * caller is waiting for exactly these records. */
+        rd_kafka_flush(sink->producer, left < 100 ? (int)left : 100);
     }
     return TB_OK;
 }
