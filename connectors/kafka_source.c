@@ -21,6 +21,8 @@ struct kafka_source {
     atomic_int assigned; /* partitions held; read by other threads */
     int commit_interval_ms;
     int64_t last_commit_ms;
+    int joined;    /* a rebalance callback has run at least once */
+    int abandoned; /* never joined: the handle is left undestroyed */
     int closed;
 };
 
@@ -78,6 +80,7 @@ static void kafka_source_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
                                    rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     struct kafka_source *source = opaque;
+    source->joined = 1;
     int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     rd_kafka_error_t *error = NULL;
     rd_kafka_resp_err_t rc = RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -281,11 +284,34 @@ rd_kafka_t *kafka_source_handle(struct kafka_source *source)
     return source->consumer;
 }
 
+/* librdkafka 2.0.2 aborts when a cooperative-sticky consumer is destroyed
+ * before its first assignment (an assert on the assignor's missing state,
+ * librdkafka issue 4312, fixed in 2.3.0). So a consumer that has not joined
+ * yet is given up to 10 s to do so; records that arrive meanwhile are
+ * dropped unprocessed (nothing of them is stored, so their partition's next
+ * owner reads them). Returns whether it joined. */
+static int kafka_source_await_join(struct kafka_source *source)
+{
+    int64_t deadline = kafka_source_now_ms() + 10000;
+    while (!source->joined && kafka_source_now_ms() < deadline) {
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(source->consumer, 100);
+        if (msg)
+            rd_kafka_message_destroy(msg);
+    }
+    return source->joined;
+}
+
 void kafka_source_close(struct kafka_source *source)
 {
     if (source->closed)
         return;
     source->closed = 1;
+    if (!kafka_source_await_join(source)) {
+        log_warn("consumer never joined group; leaving its handle undestroyed (librdkafka 2.0.2 "
+                 "aborts destroying such a consumer)");
+        source->abandoned = 1;
+        return;
+    }
     rd_kafka_resp_err_t rc = rd_kafka_consumer_close(source->consumer);
     if (rc != RD_KAFKA_RESP_ERR_NO_ERROR)
         log_warn("consumer close: %s", rd_kafka_err2str(rc));
@@ -298,7 +324,8 @@ void kafka_source_destroy(struct kafka_source *source)
     if (!source->closed)
         kafka_source_close(source);
     kafka_source_drop_batch(source); /* rd_kafka_destroy waits for every message */
-    rd_kafka_destroy(source->consumer);
+    if (!source->abandoned)
+        rd_kafka_destroy(source->consumer);
     free(source->batch);
     free(source->topic);
     free(source);
