@@ -266,9 +266,18 @@ int kafka_source_rewind(struct kafka_source *source, int32_t partition, int64_t 
     return status;
 }
 
-int kafka_source_commit(struct kafka_source *source, char *err, size_t errsz)
+int kafka_source_commit(struct kafka_source *source, int timeout_ms, char *err, size_t errsz)
 {
-    rd_kafka_resp_err_t rc = rd_kafka_commit(source->consumer, NULL, 0);
+    /* Through a queue, so that the wait is bounded (a synchronous commit waits
+     * as long as it takes to find a coordinator). */
+    rd_kafka_queue_t *queue = rd_kafka_queue_new(source->consumer);
+    rd_kafka_resp_err_t rc = rd_kafka_commit_queue(source->consumer, NULL, queue, NULL, NULL);
+    if (rc == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(queue, timeout_ms);
+        rc = ev ? rd_kafka_event_error(ev) : RD_KAFKA_RESP_ERR__TIMED_OUT;
+        rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_queue_destroy(queue);
     if (rc != RD_KAFKA_RESP_ERR_NO_ERROR && rc != RD_KAFKA_RESP_ERR__NO_OFFSET)
         return tb_fail(err, errsz, TB_KAFKA, "commit: %s", rd_kafka_err2str(rc));
     return TB_OK;
@@ -307,14 +316,34 @@ void kafka_source_close(struct kafka_source *source)
         return;
     source->closed = 1;
     if (!kafka_source_await_join(source)) {
-        log_warn("consumer never joined group; leaving its handle undestroyed (librdkafka 2.0.2 "
-                 "aborts destroying such a consumer)");
+        log_warn("consumer never joined its group; leaving its handle undestroyed (librdkafka "
+                 "2.0.2 aborts destroying such a consumer)");
         source->abandoned = 1;
         return;
     }
-    rd_kafka_resp_err_t rc = rd_kafka_consumer_close(source->consumer);
-    if (rc != RD_KAFKA_RESP_ERR_NO_ERROR)
-        log_warn("consumer close: %s", rd_kafka_err2str(rc));
+    /* rd_kafka_consumer_close can wait for ever for a coordinator that is
+     * gone; closing through a queue lets us give up after 5 s. */
+    rd_kafka_queue_t *queue = rd_kafka_queue_new(source->consumer);
+    rd_kafka_error_t *error = rd_kafka_consumer_close_queue(source->consumer, queue);
+    if (error) {
+        log_warn("consumer close: %s", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    }
+    int64_t deadline = kafka_source_now_ms() + 5000;
+    while (!rd_kafka_consumer_closed(source->consumer) && kafka_source_now_ms() < deadline) {
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(queue, 100);
+        if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+            kafka_source_rebalance(
+                source->consumer, rd_kafka_event_error(ev),
+                (rd_kafka_topic_partition_list_t *)rd_kafka_event_topic_partition_list(ev), source);
+        rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_queue_destroy(queue);
+    if (!rd_kafka_consumer_closed(source->consumer)) {
+        log_warn("consumer did not close within 5 s (broker unreachable?); leaving its handle "
+                 "undestroyed");
+        source->abandoned = 1;
+    }
 }
 
 void kafka_source_destroy(struct kafka_source *source)

@@ -55,9 +55,10 @@ void kafka_source_store(struct kafka_source *source, int32_t partition, int64_t 
 int kafka_source_rewind(struct kafka_source *source, int32_t partition, int64_t offset, char *err,
                         size_t errsz);
 
-/* Commits the stored offsets now and waits for the answer. Returns TB_OK (also
- * when there was nothing to commit) or TB_KAFKA with err. */
-int kafka_source_commit(struct kafka_source *source, char *err, size_t errsz);
+/* Commits the stored offsets now and waits up to timeout_ms for the answer.
+ * Returns TB_OK (also when there was nothing to commit) or TB_KAFKA with err
+ * (refused, or no answer in time). */
+int kafka_source_commit(struct kafka_source *source, int timeout_ms, char *err, size_t errsz);
 
 /* Number of partitions currently assigned to this consumer. */
 int kafka_source_assigned(const struct kafka_source *source);
@@ -65,8 +66,11 @@ int kafka_source_assigned(const struct kafka_source *source);
 /* The underlying consumer handle (for statistics and tests). */
 rd_kafka_t *kafka_source_handle(struct kafka_source *source);
 
-/* Leaves the group: revokes (committing stored offsets) and closes. Call once
- * before kafka_source_destroy. */
+/* Leaves the group: revokes and closes, waiting at most 5 s for the broker
+ * (commit with kafka_source_commit first: the revoke does not commit when
+ * closing). A consumer that could not close, or never joined its group, is
+ * left undestroyed by kafka_source_destroy, because librdkafka 2.0.2 can
+ * block or abort destroying it. Call once before kafka_source_destroy. */
 void kafka_source_close(struct kafka_source *source);
 
 /* Frees the consumer; accepts NULL. */

@@ -308,7 +308,7 @@ int worker_run(struct worker *w)
     if (w->failed_fatally)
         status = TB_KAFKA;
     char err[256];
-    if (kafka_source_commit(w->source, err, sizeof err) != TB_OK)
+    if (kafka_source_commit(w->source, 3000, err, sizeof err) != TB_OK)
         log_warn("%s", err);
     atomic_fetch_add(w->shared->committed, 1);
     for (int waited_ms = 0;

@@ -51,6 +51,22 @@ wait_for() {
   done
 }
 
+# stop_process PID SECONDS: sends SIGTERM and waits up to SECONDS for the
+# process to exit; returns its exit status, or 124 (after SIGKILL) if it hangs.
+stop_process() {
+  local pid=$1 deadline=$((SECONDS + $2))
+  kill -TERM "$pid" 2>/dev/null
+  while kill -0 "$pid" 2>/dev/null; do
+    if ((SECONDS >= deadline)); then
+      kill -KILL "$pid" 2>/dev/null
+      wait "$pid" 2>/dev/null
+      return 124
+    fi
+    sleep 0.1
+  done
+  wait "$pid"
+}
+
 # count_records TOPIC: records in TOPIC, read to its end with kcat.
 count_records() {
   kcat -b "$BOOTSTRAP" -C -t "$1" -e -q -f 'x\n' 2>/dev/null | wc -l

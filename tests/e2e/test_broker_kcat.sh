@@ -24,8 +24,7 @@ bad_topic_is_usage_error() {
 }
 check "a bad --topic is a usage error (exit 2) naming the expected form" bad_topic_is_usage_error
 
-kill -TERM "$BROKER_PID"
-wait "$BROKER_PID"
+stop_process "$BROKER_PID" 10
 check "SIGTERM stops the broker with exit status 0" test $? -eq 0
 PIDS=()
 finish

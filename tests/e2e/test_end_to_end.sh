@@ -53,8 +53,7 @@ rec = avro.io.DatumReader(schema).read(avro.io.BinaryDecoder(io.BytesIO(open('$W
 sys.exit(0 if rec['model'] == 'fleet-rul' and rec['key'].startswith('m-') and rec['label'] is not None else 1)"
 
 start=$SECONDS
-kill -TERM "$SERVE_PID"
-wait "$SERVE_PID"
+stop_process "$SERVE_PID" 30
 rc=$?
 PIDS=("$BROKER_PID")
 check "SIGTERM: serve exits 0" test "$rc" -eq 0

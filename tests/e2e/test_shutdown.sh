@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# SIGTERM still stops serve promptly when the broker has vanished with
-# predictions unacknowledged: it gives up after serve.drain_timeout_ms and
-# leaves those records uncommitted, to be scored again after a restart.
+# SIGTERM still stops serve promptly when the broker has vanished, possibly
+# with predictions unacknowledged: it gives up on those after
+# serve.drain_timeout_ms and leaves them uncommitted, to be scored again after
+# a restart, and it does not wait for ever on commits and leaving the group.
 source "$(dirname "$0")/lib.sh"
 
 start_broker --brokers 1 --topic telemetry:4 --topic predictions:4 --topic telemetry.dlq:4 ||
@@ -24,13 +25,15 @@ check "serve scores the live stream" wait_for 60 scoring
 kill -KILL "$BROKER_PID"
 sleep 1
 start=$SECONDS
-kill -TERM "$SERVE_PID"
-wait "$SERVE_PID"
+stop_process "$SERVE_PID" 30
+rc=$?
 took=$((SECONDS - start))
-echo "# serve took ${took} s to stop"
+echo "# serve took ${took} s to stop (exit status $rc)"
 check "with the broker gone, SIGTERM stops serve within 20 s" test "$took" -le 20
-check "serve says it gave up on what the broker did not acknowledge" \
-  grep -Eq "giving up on [0-9]+ unacknowledged records" "$WORK/serve.err"
+check "serve exits 0 after SIGTERM" test "$rc" -eq 0
+# Whether a batch was waiting for acknowledgements when the broker died
+# depends on timing; when one was, serve says what it gave up on.
+check "serve reports what it did on the way out" grep -q "stopped: consumed" "$WORK/serve.err"
 kill -TERM "$SIM_PID" 2>/dev/null
 PIDS=()
 finish
