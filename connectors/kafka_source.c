@@ -22,6 +22,7 @@ struct kafka_source {
     int commit_interval_ms;
     int64_t last_commit_ms;
     int joined;    /* a rebalance callback has run at least once */
+    int held;      /* pause partitions as they are assigned */
     int abandoned; /* never joined: the handle is left undestroyed */
     int closed;
 };
@@ -96,6 +97,8 @@ static void kafka_source_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
                 atomic_fetch_add(&source->assigned, parts->cnt);
             else
                 atomic_store(&source->assigned, parts->cnt);
+            if (source->held)
+                rd_kafka_pause_partitions(rk, parts);
         }
     } else {
         /* Finish the records in hand first, so that their offsets are stored
@@ -281,6 +284,26 @@ int kafka_source_commit(struct kafka_source *source, int timeout_ms, char *err, 
     if (rc != RD_KAFKA_RESP_ERR_NO_ERROR && rc != RD_KAFKA_RESP_ERR__NO_OFFSET)
         return tb_fail(err, errsz, TB_KAFKA, "commit: %s", rd_kafka_err2str(rc));
     return TB_OK;
+}
+
+void kafka_source_hold(struct kafka_source *source, int hold)
+{
+    if (source->held == hold)
+        return;
+    source->held = hold;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(source->consumer, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return;
+    if (hold)
+        rd_kafka_pause_partitions(source->consumer, parts);
+    else
+        rd_kafka_resume_partitions(source->consumer, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
+int kafka_source_joined(const struct kafka_source *source)
+{
+    return source->joined;
 }
 
 int kafka_source_assigned(const struct kafka_source *source)

@@ -60,6 +60,17 @@ int kafka_source_rewind(struct kafka_source *source, int32_t partition, int64_t 
  * (refused, or no answer in time). */
 int kafka_source_commit(struct kafka_source *source, int timeout_ms, char *err, size_t errsz);
 
+/* While held, partitions assigned to this consumer are paused as they arrive,
+ * so that no record is read; releasing resumes them from where they were. A
+ * service holds its consumers until all of them have joined the group, so
+ * that records are not read by one member only to be handed to another a
+ * rebalance later (which re-reads whatever that rebalance kept from being
+ * committed). A new source is not held. */
+void kafka_source_hold(struct kafka_source *source, int hold);
+
+/* True once the consumer has had its first assignment (possibly empty). */
+int kafka_source_joined(const struct kafka_source *source);
+
 /* Number of partitions currently assigned to this consumer. */
 int kafka_source_assigned(const struct kafka_source *source);
 

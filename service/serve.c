@@ -33,6 +33,7 @@ struct serve {
     char **features; /* the model's, as the plan decodes them */
     size_t nfeatures;
     atomic_int stop;
+    atomic_int joined;
     atomic_int committed;
     atomic_int nworkers;
     struct worker_shared shared;
@@ -156,6 +157,7 @@ struct serve *serve_new(const struct config *cfg, char *err, size_t errsz)
         .nfeatures = s->nfeatures,
         .stats = &s->stats,
         .stop = &s->stop,
+        .joined = &s->joined,
         .committed = &s->committed,
         .nworkers = &s->nworkers,
     };

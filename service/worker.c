@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Delivery bookkeeping of one partition within a batch. */
@@ -295,7 +296,24 @@ int worker_run(struct worker *w)
     log_set_thread_name(name);
     const struct config *cfg = w->shared->cfg;
     int status = TB_OK;
+    int joined = 0, held = 1;
+    struct timespec started;
+    clock_gettime(CLOCK_MONOTONIC, &started);
+    kafka_source_hold(w->source, 1);
     while (!atomic_load(w->shared->stop)) {
+        if (held) {
+            if (!joined && kafka_source_joined(w->source)) {
+                joined = 1;
+                atomic_fetch_add(w->shared->joined, 1);
+            }
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (atomic_load(w->shared->joined) >= cfg->serve.workers ||
+                now.tv_sec - started.tv_sec >= 15) {
+                kafka_source_hold(w->source, 0);
+                held = 0;
+            }
+        }
         int n = kafka_source_poll_batch(w->source, (size_t)cfg->serve.batch_max_records,
                                         cfg->serve.batch_max_wait_ms);
         if (n < 0) {

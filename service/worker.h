@@ -30,6 +30,7 @@ struct worker_shared {
     size_t nfeatures;
     struct worker_stats *stats;
     atomic_int *stop;      /* set to ask every worker to drain and leave */
+    atomic_int *joined;    /* workers that have had their first assignment */
     atomic_int *committed; /* workers that made their final commit */
     atomic_int *nworkers;  /* workers started */
 };
@@ -41,13 +42,16 @@ struct worker;
  * with err. */
 struct worker *worker_new(int id, const struct worker_shared *shared, char *err, size_t errsz);
 
-/* Runs until *shared->stop is set or the worker fails (a fatal consumer error,
- * or a partition whose failed record could not be rewound), in which case it
- * sets *shared->stop itself so that the whole service stops and can be
- * restarted from the committed offsets. Polls micro-batches and scores them. On the way out it
- * commits what was stored, waits (up to 5 s) until every worker of the service has done the same,
- * and only then leaves the group: the first worker to leave starts a rebalance, during which the
- * others' commits would be refused. Returns TB_OK or TB_KAFKA. */
+/* Reads nothing until every worker of the service has joined the group (or
+ * 15 s have passed), then runs until *shared->stop is set or the worker fails
+ * (a fatal consumer error, or a partition whose failed record could not be
+ * rewound), in which case it sets *shared->stop itself so that the whole
+ * service stops and can be restarted from the committed offsets. Polls
+ * micro-batches and scores them. On the way out it commits what was stored,
+ * waits (up to 5 s) until every worker of the service has done the same, and
+ * only then leaves the group: the first worker to leave starts a rebalance,
+ * during which the others' commits would be refused. Returns TB_OK or
+ * TB_KAFKA. */
 int worker_run(struct worker *worker);
 
 /* Partitions currently assigned to this worker. */
