@@ -15,6 +15,7 @@ struct kafka_source {
     rd_kafka_t *consumer;
     char *topic;
     kafka_source_batch_fn *on_batch;
+    kafka_source_revoke_fn *on_revoke;
     void *opaque;
     rd_kafka_message_t **batch; /* records collected and not yet handed over */
     size_t nbatch, batch_cap;
@@ -105,6 +106,8 @@ static void kafka_source_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
          * and go out with this commit rather than being re-read by the next
          * owner. */
         kafka_source_hand_over(source);
+        if (source->on_revoke)
+            source->on_revoke(source->opaque, parts);
         /* When closing, the owner committed just before; a second commit now
          * would only meet the rebalance that leaving started. */
         if (!source->closed && !rd_kafka_assignment_lost(rk)) {
@@ -160,6 +163,7 @@ struct kafka_source *kafka_source_new(const struct kafka_prop *props, size_t npr
     struct kafka_source *source = mem_calloc(1, sizeof *source);
     source->topic = mem_strdup(options->topic);
     source->on_batch = options->on_batch;
+    source->on_revoke = options->on_revoke;
     source->opaque = options->opaque;
     source->commit_interval_ms = options->commit_interval_ms;
     source->last_commit_ms = kafka_source_now_ms();
@@ -255,7 +259,7 @@ int kafka_source_rewind(struct kafka_source *source, int32_t partition, int64_t 
 {
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(list, source->topic, partition)->offset = offset;
-    rd_kafka_error_t *error = rd_kafka_seek_partitions(source->consumer, list, 5000);
+    rd_kafka_error_t *error = rd_kafka_seek_partitions(source->consumer, list, 0);
     int status = TB_OK;
     if (error) {
         status = tb_fail(err, errsz, TB_KAFKA, "rewind partition %d to %lld: %s", partition,

@@ -22,11 +22,16 @@ struct kafka_source;
  * revoked partitions' offsets are committed. */
 typedef void kafka_source_batch_fn(void *opaque, rd_kafka_message_t **msgs, size_t n);
 
+/* Called (with the same opaque) when partitions are taken away, after the
+ * records in hand were handed over and before their offsets are committed. */
+typedef void kafka_source_revoke_fn(void *opaque, const rd_kafka_topic_partition_list_t *revoked);
+
 struct kafka_source_options {
     const char *group_id;
     const char *topic;
     int commit_interval_ms;
     kafka_source_batch_fn *on_batch;
+    kafka_source_revoke_fn *on_revoke; /* may be NULL */
     void *opaque;
 };
 
@@ -48,10 +53,12 @@ int kafka_source_poll_batch(struct kafka_source *source, size_t max_records, int
  * `offset` (the next committed position is offset + 1). */
 void kafka_source_store(struct kafka_source *source, int32_t partition, int64_t offset);
 
-/* Re-reads `partition` from `offset` on (used when an output for that record
- * could not be delivered, so that it is processed again rather than skipped).
- * Returns TB_OK, or TB_KAFKA with err when the seek did not take effect: then
- * the consumer's position is unknown and nothing after `offset` may be stored. */
+/* Asks for `partition` to be read again from `offset` on (used when an output
+ * for that record could not be delivered, so that it is processed again
+ * rather than skipped). The seek is asynchronous: records already fetched may
+ * still arrive first, so the caller must not store offsets after `offset`
+ * until that offset comes round again. Returns TB_OK, or TB_KAFKA with err
+ * when the seek was refused at once (e.g. the partition is no longer ours). */
 int kafka_source_rewind(struct kafka_source *source, int32_t partition, int64_t offset, char *err,
                         size_t errsz);
 

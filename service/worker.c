@@ -22,6 +22,15 @@ struct worker_partition {
     int32_t partition;
     int64_t last_ok;      /* highest offset with every output before it acknowledged */
     int64_t first_failed; /* lowest offset whose output failed, or -1 */
+    int read_past_fence;  /* a record after the partition's fence came (the seek is late) */
+};
+
+/* A partition rewound to `offset` after a failed output. Until the consumer
+ * delivers that offset again, records after it are not stored: a seek is
+ * asynchronous and may not have taken effect yet, or may have been lost. */
+struct worker_fence {
+    int32_t partition;
+    int64_t offset;
 };
 
 struct worker {
@@ -48,8 +57,9 @@ struct worker {
     struct worker_partition *partitions;
     size_t npartitions, partitions_cap;
     struct avro_wire_buf encoded;
-    int backoff_ms;     /* pause after a batch with failed outputs; 0 after a clean one */
-    int failed_fatally; /* a rewind failed: stop before anything more is stored */
+    int backoff_ms;              /* pause after a batch with failed outputs; 0 after a clean one */
+    struct worker_fence *fences; /* persists across batches; offset -1 is unused */
+    size_t nfences, fences_cap;
 };
 
 static void worker_on_delivery(void *opaque, uintptr_t tag, rd_kafka_resp_err_t status)
@@ -136,46 +146,88 @@ static struct worker_partition *worker_partition(struct worker *w, int32_t parti
     p->partition = partition;
     p->last_ok = -1;
     p->first_failed = -1;
+    p->read_past_fence = 0;
     return p;
 }
 
+static struct worker_fence *worker_fence(struct worker *w, int32_t partition)
+{
+    for (size_t i = 0; i < w->nfences; i++) {
+        if (w->fences[i].partition == partition)
+            return &w->fences[i];
+    }
+    mem_grow((void **)&w->fences, &w->fences_cap, w->nfences + 1, sizeof *w->fences);
+    w->fences[w->nfences] = (struct worker_fence){partition, -1};
+    return &w->fences[w->nfences++];
+}
+
+/* Seeks back to a partition's fence; a failure is only logged, because the
+ * fence keeps what was read past it from being stored, and the seek is tried
+ * again with the next batch that reads past it. */
+static void worker_rewind(struct worker *w, int32_t partition, int64_t offset)
+{
+    char err[256];
+    if (kafka_source_rewind(w->source, partition, offset, err, sizeof err) != TB_OK)
+        log_warn("%s; will try again", err);
+}
+
 /* After every output of the batch has a delivery report: stores, per
- * partition, the offset up to which all outputs were acknowledged, and rewinds
- * a partition to its first failed record so that it is processed again.
- * Returns the number of partitions rewound. */
+ * partition, the offset up to which all outputs were acknowledged, and fences
+ * and rewinds a partition at its first failed record so that it is processed
+ * again. Returns the number of partitions rewound. */
 static size_t worker_settle(struct worker *w, rd_kafka_message_t **msgs, size_t n)
 {
     w->npartitions = 0;
     for (size_t i = 0; i < n; i++) {
         struct worker_partition *p = worker_partition(w, msgs[i]->partition);
+        struct worker_fence *fence = worker_fence(w, msgs[i]->partition);
+        int64_t offset = msgs[i]->offset;
+        if (fence->offset >= 0) {
+            if (offset == fence->offset) {
+                fence->offset = -1; /* the re-read has come round */
+            } else if (offset > fence->offset) {
+                p->read_past_fence = 1;
+                continue;
+            }
+        }
         if (p->first_failed >= 0)
             continue;
         if (w->failed[i])
-            p->first_failed = msgs[i]->offset;
+            p->first_failed = offset;
         else
-            p->last_ok = msgs[i]->offset;
+            p->last_ok = offset;
     }
     size_t rewound = 0;
     int stopping = atomic_load(w->shared->stop);
     for (size_t i = 0; i < w->npartitions; i++) {
         struct worker_partition *p = &w->partitions[i];
+        struct worker_fence *fence = worker_fence(w, p->partition);
         if (p->last_ok >= 0)
             kafka_source_store(w->source, p->partition, p->last_ok);
         /* When stopping, the unstored records are read again after a restart. */
-        if (p->first_failed < 0 || stopping)
+        if (stopping)
             continue;
-        log_warn("partition %d: an output failed at offset %" PRId64 "; reading it again",
-                 p->partition, p->first_failed);
-        char err[256];
-        if (kafka_source_rewind(w->source, p->partition, p->first_failed, err, sizeof err) !=
-            TB_OK) {
-            log_error("%s; stopping so that nothing after it is committed", err);
-            w->failed_fatally = 1;
-            atomic_store(w->shared->stop, 1);
+        if (p->first_failed >= 0) {
+            log_warn("partition %d: an output failed at offset %" PRId64 "; reading it again",
+                     p->partition, p->first_failed);
+            fence->offset = p->first_failed;
+            worker_rewind(w, p->partition, fence->offset);
+            rewound++;
+        } else if (p->read_past_fence && fence->offset >= 0) {
+            worker_rewind(w, p->partition, fence->offset);
+            rewound++;
         }
-        rewound++;
     }
     return rewound;
+}
+
+/* A revoked partition's fence goes: its next owner reads from the committed
+ * offset, which is at or before the fence, and may commit past it. */
+static void worker_on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *revoked)
+{
+    struct worker *w = opaque;
+    for (int i = 0; i < revoked->cnt; i++)
+        worker_fence(w, revoked->elems[i].partition)->offset = -1;
 }
 
 /* Paces retries of failed outputs (a broker refusing, or a record too large
@@ -277,6 +329,7 @@ struct worker *worker_new(int id, const struct worker_shared *shared, char *err,
         .topic = cfg->input.topic,
         .commit_interval_ms = cfg->serve.commit_interval_ms,
         .on_batch = worker_on_batch,
+        .on_revoke = worker_on_revoke,
         .opaque = w,
     };
     w->source = kafka_source_new(shared->props, shared->nprops, &options, err, errsz);
@@ -323,8 +376,6 @@ int worker_run(struct worker *w)
             break;
         }
     }
-    if (w->failed_fatally)
-        status = TB_KAFKA;
     char err[256];
     if (kafka_source_commit(w->source, 3000, err, sizeof err) != TB_OK)
         log_warn("%s", err);
@@ -351,6 +402,7 @@ void worker_destroy(struct worker *w)
     kafka_sink_destroy(w->sink, w->shared->cfg->serve.drain_timeout_ms);
     artefact_destroy(w->model);
     avro_wire_buf_free(&w->encoded);
+    free(w->fences);
     free(w->partitions);
     free(w->failed);
     free(w->decoded);
