@@ -3,6 +3,7 @@
 # SANITIZE=address|undefined|thread builds everything into build/<sanitizer>/
 # with that sanitizer; the default build lives in build/release/.
 
+SHELL    := /bin/bash
 SANITIZE ?=
 VARIANT  := $(if $(SANITIZE),$(SANITIZE),release)
 BUILD    := build/$(VARIANT)
@@ -127,7 +128,7 @@ bench:
 fuzz:
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) clang"
 	@mkdir -p build/fuzz
-	@for f in $(FUZZ_SRCS); do \
+	@set -o pipefail; for f in $(FUZZ_SRCS); do \
 	  t=build/fuzz/$$(basename $$f .c); mkdir -p build/fuzz/corpus-$$(basename $$f .c); \
 	  clang -std=c17 -g -O1 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) \
 	    $$f $(LIB_SRCS) $(PKG_LIBS) $(LDLIBS) -o $$t || exit 1; \

@@ -138,22 +138,21 @@ void fleet_encode(const struct fleet_reading *r, struct avro_wire_buf *buf)
     avro_wire_put_double(buf, r->rul);
 }
 
-const char *fleet_corrupt(struct fleet *f, struct avro_wire_buf *buf)
+void fleet_corrupt(struct fleet *f, struct avro_wire_buf *buf)
 {
     double u = fleet_uniform(f);
     if (u < 1.0 / 3 && buf->len > 2) {
         buf->len = 1 + (size_t)(fleet_uniform(f) * (double)(buf->len - 2));
-        return "truncated";
+        return;
     }
     if (u < 2.0 / 3 && buf->len >= 8 + 8 + 1) {
         /* The last sensor (flow) sits just before the rul union (1 + 8 bytes). */
         double nan = NAN;
         memcpy(buf->data + buf->len - 9 - 8, &nan, sizeof nan);
-        return "nan";
+        return;
     }
     for (size_t i = 0; i < buf->len; i++)
         buf->data[i] = (uint8_t)(fleet_rand(f) | 0x80); /* every byte a varint continuation */
-    return "garbage";
 }
 
 void fleet_destroy(struct fleet *fleet)

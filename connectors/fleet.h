@@ -38,9 +38,8 @@ void fleet_next(struct fleet *fleet, int64_t ts_ms, struct fleet_reading *out);
 void fleet_encode(const struct fleet_reading *reading, struct avro_wire_buf *buf);
 
 /* Damages an encoded reading the way broken senders do: cuts it short, sets a
- * sensor to NaN, or replaces it with bytes that are not Avro. Returns a short
- * description of what it did ("truncated", "nan", "garbage"). */
-const char *fleet_corrupt(struct fleet *fleet, struct avro_wire_buf *buf);
+ * sensor to NaN, or replaces it with bytes that are not Avro. */
+void fleet_corrupt(struct fleet *fleet, struct avro_wire_buf *buf);
 
 /* Frees the fleet; accepts NULL. */
 void fleet_destroy(struct fleet *fleet);

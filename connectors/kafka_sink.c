@@ -1,6 +1,7 @@
 /* Kafka sink: producer, per-record delivery tracking, topic handle cache. */
 #include "connectors/kafka_sink.h"
 
+#include "service/clock.h"
 #include "service/error.h"
 #include "service/log.h"
 #include "service/mem.h"
@@ -61,24 +62,24 @@ struct kafka_sink *kafka_sink_new(const struct kafka_prop *props, size_t nprops,
     return sink;
 }
 
-rd_kafka_topic_t *kafka_sink_topic(struct kafka_sink *sink, const char *name)
+rd_kafka_topic_t *kafka_sink_topic(struct kafka_sink *sink, const char *name, char *err,
+                                   size_t errsz)
 {
     for (size_t i = 0; i < sink->ntopics; i++) {
         if (strcmp(sink->topics[i].name, name) == 0)
             return sink->topics[i].handle;
     }
+    rd_kafka_topic_t *handle = rd_kafka_topic_new(sink->producer, name, NULL);
+    if (!handle) {
+        tb_fail(err, errsz, TB_KAFKA, "topic '%s': %s", name,
+                rd_kafka_err2str(rd_kafka_last_error()));
+        return NULL;
+    }
     mem_grow((void **)&sink->topics, &sink->topics_cap, sink->ntopics + 1, sizeof *sink->topics);
     struct kafka_sink_topic *t = &sink->topics[sink->ntopics++];
     t->name = mem_strdup(name);
-    t->handle = rd_kafka_topic_new(sink->producer, name, NULL);
-    return t->handle;
-}
-
-static int64_t kafka_sink_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    t->handle = handle;
+    return handle;
 }
 
 /* True once a stop was requested and the drain timeout has passed since. */
@@ -87,8 +88,8 @@ static int kafka_sink_drain_over(struct kafka_sink *sink)
     if (!sink->options.stop || !atomic_load(sink->options.stop))
         return 0;
     if (sink->drain_deadline_ms == 0)
-        sink->drain_deadline_ms = kafka_sink_now_ms() + sink->options.drain_timeout_ms;
-    return kafka_sink_now_ms() >= sink->drain_deadline_ms;
+        sink->drain_deadline_ms = clock_monotonic_ms() + sink->options.drain_timeout_ms;
+    return clock_monotonic_ms() >= sink->drain_deadline_ms;
 }
 
 int kafka_sink_produce(struct kafka_sink *sink, rd_kafka_topic_t *topic, const void *key,
@@ -118,7 +119,7 @@ int kafka_sink_produce(struct kafka_sink *sink, rd_kafka_topic_t *topic, const v
 
 int kafka_sink_wait(struct kafka_sink *sink, int timeout_ms)
 {
-    int64_t deadline = timeout_ms < 0 ? INT64_MAX : kafka_sink_now_ms() + timeout_ms;
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : clock_monotonic_ms() + timeout_ms;
     while (sink->in_flight > 0) {
         if (kafka_sink_drain_over(sink)) {
             /* The purged records get failure reports on the next polls. */
@@ -128,7 +129,7 @@ int kafka_sink_wait(struct kafka_sink *sink, int timeout_ms)
                 rd_kafka_poll(sink->producer, 50);
             return TB_TIMEOUT;
         }
-        int64_t left = deadline - kafka_sink_now_ms();
+        int64_t left = deadline - clock_monotonic_ms();
         if (left <= 0)
             return TB_TIMEOUT;
         /* flush, unlike poll, sends what linger.ms would hold back: the
@@ -138,21 +139,17 @@ int kafka_sink_wait(struct kafka_sink *sink, int timeout_ms)
     return TB_OK;
 }
 
-size_t kafka_sink_in_flight(const struct kafka_sink *sink)
-{
-    return sink->in_flight;
-}
-
 rd_kafka_t *kafka_sink_handle(struct kafka_sink *sink)
 {
     return sink->producer;
 }
 
-void kafka_sink_destroy(struct kafka_sink *sink, int timeout_ms)
+void kafka_sink_destroy(struct kafka_sink *sink)
 {
     if (!sink)
         return;
-    rd_kafka_flush(sink->producer, timeout_ms);
+    rd_kafka_flush(sink->producer,
+                   sink->options.drain_timeout_ms > 0 ? sink->options.drain_timeout_ms : 10000);
     if (sink->in_flight > 0) {
         log_warn("producer closing with %zu records not acknowledged", sink->in_flight);
         rd_kafka_purge(sink->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);

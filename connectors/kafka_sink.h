@@ -36,8 +36,10 @@ struct kafka_sink *kafka_sink_new(const struct kafka_prop *props, size_t nprops,
                                   const struct kafka_sink_options *options, char *err,
                                   size_t errsz);
 
-/* A topic handle, created on first use and owned by the sink. */
-rd_kafka_topic_t *kafka_sink_topic(struct kafka_sink *sink, const char *name);
+/* A topic handle, created on first use and owned by the sink; NULL with err
+ * when librdkafka refuses the name. */
+rd_kafka_topic_t *kafka_sink_topic(struct kafka_sink *sink, const char *name, char *err,
+                                   size_t errsz);
 
 /* Queues one record (key and value are copied; headers, which may be NULL, are
  * taken over in every case). When the local queue is full it serves delivery
@@ -56,13 +58,11 @@ int kafka_sink_produce(struct kafka_sink *sink, rd_kafka_topic_t *topic, const v
  * Returns TB_OK when every record has its report, else TB_TIMEOUT. */
 int kafka_sink_wait(struct kafka_sink *sink, int timeout_ms);
 
-/* Records queued and not yet reported. */
-size_t kafka_sink_in_flight(const struct kafka_sink *sink);
-
 /* The underlying producer handle (for statistics and tests). */
 rd_kafka_t *kafka_sink_handle(struct kafka_sink *sink);
 
-/* Flushes for up to timeout_ms, then frees everything; accepts NULL. */
-void kafka_sink_destroy(struct kafka_sink *sink, int timeout_ms);
+/* Flushes for up to the drain timeout (10 s when none was given), purges
+ * what is left, then frees everything; accepts NULL. */
+void kafka_sink_destroy(struct kafka_sink *sink);
 
 #endif

@@ -2,6 +2,7 @@
  * and explicit offset storage. */
 #include "connectors/kafka_source.h"
 
+#include "service/clock.h"
 #include "service/error.h"
 #include "service/log.h"
 #include "service/mem.h"
@@ -27,13 +28,6 @@ struct kafka_source {
     int abandoned; /* never joined: the handle is left undestroyed */
     int closed;
 };
-
-static int64_t kafka_source_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Hands the collected records to on_batch and destroys them. */
 static void kafka_source_hand_over(struct kafka_source *source)
@@ -166,7 +160,7 @@ struct kafka_source *kafka_source_new(const struct kafka_prop *props, size_t npr
     source->on_revoke = options->on_revoke;
     source->opaque = options->opaque;
     source->commit_interval_ms = options->commit_interval_ms;
-    source->last_commit_ms = kafka_source_now_ms();
+    source->last_commit_ms = clock_monotonic_ms();
     rd_kafka_conf_set_opaque(conf, source);
     rd_kafka_conf_set_rebalance_cb(conf, kafka_source_rebalance);
     rd_kafka_conf_set_offset_commit_cb(conf, kafka_source_committed);
@@ -200,14 +194,14 @@ fail:
 
 int kafka_source_poll_batch(struct kafka_source *source, size_t max_records, int max_wait_ms)
 {
-    int64_t deadline = kafka_source_now_ms() + max_wait_ms;
+    int64_t deadline = clock_monotonic_ms() + max_wait_ms;
     mem_grow((void **)&source->batch, &source->batch_cap, max_records, sizeof *source->batch);
     int timeout_ms = max_wait_ms < 100 ? max_wait_ms : 100;
     while (source->nbatch < max_records) {
         /* Short polls keep shutdown and rebalances responsive. */
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(source->consumer, timeout_ms);
         if (!msg) {
-            int64_t left = deadline - kafka_source_now_ms();
+            int64_t left = deadline - clock_monotonic_ms();
             if (left <= 0)
                 break;
             timeout_ms = left < 100 ? (int)left : 100;
@@ -229,12 +223,12 @@ int kafka_source_poll_batch(struct kafka_source *source, size_t max_records, int
         source->batch[source->nbatch++] = msg;
         /* While records keep coming, look at the clock only now and then. */
         timeout_ms = 0;
-        if (source->nbatch % 256 == 0 && kafka_source_now_ms() >= deadline)
+        if (source->nbatch % 256 == 0 && clock_monotonic_ms() >= deadline)
             break;
     }
     int n = (int)source->nbatch;
     kafka_source_hand_over(source);
-    int64_t now = kafka_source_now_ms();
+    int64_t now = clock_monotonic_ms();
     if (now - source->last_commit_ms >= source->commit_interval_ms) {
         rd_kafka_commit(source->consumer, NULL, 1);
         source->last_commit_ms = now;
@@ -315,11 +309,6 @@ int kafka_source_assigned(const struct kafka_source *source)
     return atomic_load(&source->assigned);
 }
 
-rd_kafka_t *kafka_source_handle(struct kafka_source *source)
-{
-    return source->consumer;
-}
-
 /* librdkafka 2.0.2 aborts when a cooperative-sticky consumer is destroyed
  * before its first assignment (an assert on the assignor's missing state,
  * librdkafka issue 4312, fixed in 2.3.0). So a consumer that has not joined
@@ -328,8 +317,8 @@ rd_kafka_t *kafka_source_handle(struct kafka_source *source)
  * owner reads them). Returns whether it joined. */
 static int kafka_source_await_join(struct kafka_source *source)
 {
-    int64_t deadline = kafka_source_now_ms() + 10000;
-    while (!source->joined && kafka_source_now_ms() < deadline) {
+    int64_t deadline = clock_monotonic_ms() + 10000;
+    while (!source->joined && clock_monotonic_ms() < deadline) {
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(source->consumer, 100);
         if (msg)
             rd_kafka_message_destroy(msg);
@@ -356,8 +345,8 @@ void kafka_source_close(struct kafka_source *source)
         log_warn("consumer close: %s", rd_kafka_error_string(error));
         rd_kafka_error_destroy(error);
     }
-    int64_t deadline = kafka_source_now_ms() + 5000;
-    while (!rd_kafka_consumer_closed(source->consumer) && kafka_source_now_ms() < deadline) {
+    int64_t deadline = clock_monotonic_ms() + 5000;
+    while (!rd_kafka_consumer_closed(source->consumer) && clock_monotonic_ms() < deadline) {
         rd_kafka_event_t *ev = rd_kafka_queue_poll(queue, 100);
         if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
             kafka_source_rebalance(

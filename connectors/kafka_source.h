@@ -42,9 +42,8 @@ struct kafka_source *kafka_source_new(const struct kafka_prop *props, size_t npr
                                       const struct kafka_source_options *options, char *err,
                                       size_t errsz);
 
-/* Collects up to max_records records, waiting at most max_wait_ms after the
- * first one arrives (and at most max_wait_ms for the first), then hands them
- * to on_batch. Consumer errors are logged, not returned as records.
+/* Collects up to max_records records for at most max_wait_ms in all, then
+ * hands them to on_batch. Consumer errors are logged, not returned as records.
  * Returns the number of records handed over (0 when none arrived), or TB_KAFKA
  * on a fatal consumer error. */
 int kafka_source_poll_batch(struct kafka_source *source, size_t max_records, int max_wait_ms);
@@ -80,9 +79,6 @@ int kafka_source_joined(const struct kafka_source *source);
 
 /* Number of partitions currently assigned to this consumer. */
 int kafka_source_assigned(const struct kafka_source *source);
-
-/* The underlying consumer handle (for statistics and tests). */
-rd_kafka_t *kafka_source_handle(struct kafka_source *source);
 
 /* Leaves the group: revokes and closes, waiting at most 5 s for the broker
  * (commit with kafka_source_commit first: the revoke does not commit when

@@ -45,17 +45,6 @@ fail:
     return NULL;
 }
 
-struct kafka_prop *cli_kafka_props(const struct config *cfg, size_t *nprops)
-{
-    struct kafka_prop *props = mem_calloc(cfg->nkafka + 1, sizeof *props);
-    for (size_t i = 0; i < cfg->nkafka; i++) {
-        props[i].key = cfg->kafka[i].key;
-        props[i].value = cfg->kafka[i].value;
-    }
-    *nprops = cfg->nkafka;
-    return props;
-}
-
 static void cli_usage(const struct cli_command *cmd, FILE *out)
 {
     fprintf(out, "usage: %s\n\n%s\n\noptions:\n", cmd->usage, cmd->description);

@@ -1,10 +1,8 @@
-/* What the subcommands share: their options and --help, the configuration
- * built from -c FILE, the environment and --set KEY=VALUE, and the hand-off of
- * its kafka.* keys to connectors. */
+/* What the subcommands share: their options and --help, and the configuration
+ * built from -c FILE, the environment and --set KEY=VALUE. */
 #ifndef TRIBUTARY_CLI_H
 #define TRIBUTARY_CLI_H
 
-#include "connectors/kafka_conf.h"
 #include "service/config.h"
 
 #include <stddef.h>
@@ -43,9 +41,5 @@ struct config *cli_start(int argc, char **argv, const struct cli_command *cmd, i
  * where it came from. */
 struct config *cli_config_load(const char *path, char *const *sets, size_t nsets, char *err,
                                size_t errsz);
-
-/* The kafka.* keys as librdkafka properties, in an array with room for one
- * more entry. The array is the caller's to free; its strings stay owned by cfg. */
-struct kafka_prop *cli_kafka_props(const struct config *cfg, size_t *nprops);
 
 #endif

@@ -55,9 +55,10 @@ int cmd_broker(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     int nbrokers = 3;
-    char **topics = argv; /* the --topic arguments, collected in place */
+    char *topics[argc > 0 ? argc : 1]; /* the --topic arguments */
     int ntopics = 0;
     int opt;
+    opterr = 0;
     while ((opt = getopt_long(argc, argv, "b:t:h", options, NULL)) != -1) {
         switch (opt) {
         case 'b': {
@@ -77,7 +78,10 @@ int cmd_broker(int argc, char **argv)
             broker_usage(stdout);
             return 0;
         default:
-            broker_usage(stderr);
+            fprintf(stderr,
+                    "tributary broker: unknown option or missing argument: '%s'\n"
+                    "Try 'tributary broker --help'.\n",
+                    argv[optind - 1]);
             return 2;
         }
     }

@@ -4,6 +4,7 @@
 #include "connectors/prediction.h"
 #include "models/metrics.h"
 #include "service/cli.h"
+#include "service/clock.h"
 #include "service/commands.h"
 #include "service/error.h"
 #include "service/log.h"
@@ -17,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static const struct cli_option demo_options[] = {
     {"seconds", "S", "demo.seconds", "how long the live part runs"},
@@ -101,13 +101,6 @@ static void *demo_simulate(void *arg)
     return NULL;
 }
 
-static double demo_clock_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void demo_show(double t, const struct demo_simulation *sim, const struct serve *serve,
                       const struct demo_monitor *mon, double rate)
 {
@@ -183,17 +176,15 @@ static int demo_run(struct config *cfg, char *err, size_t errsz)
            "%s\n",
            trained.rows, cfg->input.nfeatures, trained.fit.rmse, trained.fit.r2, cfg->train.output);
 
-    serve = serve_new(cfg, err, errsz);
-    if (!serve) {
-        status = TB_CONFIG;
+    status = serve_new(cfg, &serve, err, errsz);
+    if (status != TB_OK)
         goto done;
-    }
     status = serve_start(serve, err, errsz);
     if (status != TB_OK)
         goto done;
     printf("4. serving with %d workers in group '%s'\n", cfg->serve.workers, cfg->serve.group_id);
 
-    props = cli_kafka_props(cfg, &nprops);
+    props = config_kafka_props(cfg, &nprops);
     struct kafka_source_options monitor_options = {
         .group_id = "tributary-demo-monitor",
         .topic = cfg->output.topic,
@@ -220,13 +211,13 @@ static int demo_run(struct config *cfg, char *err, size_t errsz)
            "s (Ctrl-C stops)\n\n",
            cfg->simulate.rate, 100.0 * cfg->simulate.bad_ratio, cfg->demo.seconds);
 
-    double start = demo_clock_s(), last = start;
+    double start = clock_monotonic_s(), last = start;
     unsigned long long last_consumed = 0;
     int ticks = 0;
     while (!signals_stop_requested() && !serve_stopping(serve) &&
-           demo_clock_s() - start < cfg->demo.seconds) {
+           clock_monotonic_s() - start < cfg->demo.seconds) {
         kafka_source_poll_batch(monitor, 10000, 100);
-        double now = demo_clock_s();
+        double now = clock_monotonic_s();
         if (now - last >= 1.0) {
             unsigned long long consumed = atomic_load(&serve_stats(serve)->consumed);
             demo_show(now - start, &sim, serve, &mon,
@@ -244,11 +235,12 @@ static int demo_run(struct config *cfg, char *err, size_t errsz)
     sim_started = 0;
     long long sent = atomic_load(&sim.report.produced) - atomic_load(&sim.report.refused);
     const struct worker_stats *st = serve_stats(serve);
-    double drain_start = demo_clock_s();
-    while (demo_clock_s() - drain_start < 10.0 &&
+    double drain_start = clock_monotonic_s();
+    while (clock_monotonic_s() - drain_start < 10.0 &&
            (long long)(atomic_load(&st->predicted) + atomic_load(&st->dead_lettered)) < sent)
         kafka_source_poll_batch(monitor, 10000, 100);
-    while (demo_clock_s() - drain_start < 12.0 && mon.seen < (long long)atomic_load(&st->predicted))
+    while (clock_monotonic_s() - drain_start < 12.0 &&
+           mon.seen < (long long)atomic_load(&st->predicted))
         kafka_source_poll_batch(monitor, 10000, 100);
     serve_stop(serve);
     serve_wait(serve);

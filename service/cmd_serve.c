@@ -1,5 +1,6 @@
 /* `tributary serve`: the long-running stream-scoring service. */
 #include "service/cli.h"
+#include "service/clock.h"
 #include "service/commands.h"
 #include "service/error.h"
 #include "service/log.h"
@@ -7,7 +8,6 @@
 #include "service/signals.h"
 
 #include <stdio.h>
-#include <time.h>
 
 static const struct cli_option serve_options[] = {
     {"model", "FILE", "serve.model", "model artefact to score with"},
@@ -33,13 +33,6 @@ static const struct cli_command serve_command = {
     0,
 };
 
-static double serve_clock_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 int cmd_serve(int argc, char **argv)
 {
     int first_arg, exit_code; /* no positional arguments */
@@ -48,11 +41,12 @@ int cmd_serve(int argc, char **argv)
         return exit_code;
     char err[1024];
     signals_install();
-    struct serve *serve = serve_new(cfg, err, sizeof err);
-    if (!serve) {
+    struct serve *serve;
+    int rc = serve_new(cfg, &serve, err, sizeof err);
+    if (rc != TB_OK) {
         fprintf(stderr, "tributary serve: %s\n", err);
         config_destroy(cfg);
-        return 2;
+        return rc == TB_KAFKA || rc == TB_IO ? 1 : 2;
     }
     if (!config_kafka_get(cfg, "bootstrap.servers")) {
         printf("%s\n", serve_bootstraps(serve));
@@ -66,9 +60,9 @@ int cmd_serve(int argc, char **argv)
     }
     const struct worker_stats *stats = serve_stats(serve);
     unsigned long long last_consumed = 0;
-    double last = serve_clock_s();
+    double last = clock_monotonic_s();
     while (!signals_sleep_ms(200) && !serve_stopping(serve)) {
-        double now = serve_clock_s();
+        double now = clock_monotonic_s();
         if (now - last < 5.0)
             continue;
         unsigned long long consumed = atomic_load(&stats->consumed);

@@ -71,7 +71,7 @@ int cmd_simulate(int argc, char **argv)
         return 1;
     }
     size_t nprops;
-    struct kafka_prop *props = cli_kafka_props(cfg, &nprops);
+    struct kafka_prop *props = config_kafka_props(cfg, &nprops);
     struct simulator_report report = {0};
     int rc = simulator_run(cfg, output, props, nprops, &simulate_stop, &report, err, sizeof err);
     atomic_store(&simulate_stop, 1);

@@ -1162,3 +1162,14 @@ void config_write_example(FILE *out)
         fputc('\n', out);
     }
 }
+
+struct kafka_prop *config_kafka_props(const struct config *cfg, size_t *nprops)
+{
+    struct kafka_prop *props = mem_calloc(cfg->nkafka + 1, sizeof *props);
+    for (size_t i = 0; i < cfg->nkafka; i++) {
+        props[i].key = cfg->kafka[i].key;
+        props[i].value = cfg->kafka[i].value;
+    }
+    *nprops = cfg->nkafka;
+    return props;
+}

@@ -3,6 +3,8 @@
 #ifndef TRIBUTARY_CONFIG_H
 #define TRIBUTARY_CONFIG_H
 
+#include "connectors/kafka_conf.h"
+
 #include <stddef.h>
 #include <stdio.h>
 
@@ -123,6 +125,11 @@ const char *config_kafka_get(const struct config *cfg, const char *key);
 /* Sets the kafka property key to value (both copied), replacing an earlier
  * value; a NULL value removes the property. */
 void config_kafka_set(struct config *cfg, const char *key, const char *value);
+
+/* The kafka.* keys as librdkafka properties, in an array with room for one
+ * more entry. The array is the caller's to free; its strings stay owned by cfg
+ * (and valid until cfg changes). */
+struct kafka_prop *config_kafka_props(const struct config *cfg, size_t *nprops);
 
 /* Returns the dotted path of the index-th key of the table (0-based, table
  * order), or NULL past the last one. The kafka.* passthrough is not a key. */

@@ -2,8 +2,8 @@
 #include "service/serve.h"
 
 #include "connectors/embedded_broker.h"
+#include "connectors/kafka_conf.h"
 #include "models/artefact.h"
-#include "service/cli.h"
 #include "service/error.h"
 #include "service/log.h"
 #include "service/mem.h"
@@ -112,7 +112,11 @@ done:
 static int serve_resolve_kafka(struct serve *s, char *err, size_t errsz)
 {
     const struct config *cfg = s->cfg;
-    s->props = cli_kafka_props(cfg, &s->nprops); /* room for one more: the bootstrap */
+    s->props = config_kafka_props(cfg, &s->nprops); /* room for one more: the bootstrap */
+    rd_kafka_conf_t *check = kafka_conf_build(NULL, 0, s->props, s->nprops, NULL, 0, err, errsz);
+    if (!check)
+        return TB_CONFIG;
+    rd_kafka_conf_destroy(check);
     const char *bootstrap = config_kafka_get(cfg, "bootstrap.servers");
     if (bootstrap) {
         s->bootstraps = mem_strdup(bootstrap);
@@ -137,16 +141,20 @@ static int serve_resolve_kafka(struct serve *s, char *err, size_t errsz)
     return TB_OK;
 }
 
-struct serve *serve_new(const struct config *cfg, char *err, size_t errsz)
+int serve_new(const struct config *cfg, struct serve **out, char *err, size_t errsz)
 {
     /* Each worker thread runs its own BLAS calls on its own batch: OpenBLAS's
      * own threads would only compete with the workers for the cores. */
     openblas_set_num_threads(1);
     struct serve *s = mem_calloc(1, sizeof *s);
     s->cfg = cfg;
-    if (serve_check_model(s, err, errsz) != TB_OK || serve_resolve_kafka(s, err, errsz) != TB_OK) {
+    int status = serve_check_model(s, err, errsz);
+    if (status == TB_OK)
+        status = serve_resolve_kafka(s, err, errsz);
+    if (status != TB_OK) {
         serve_destroy(s);
-        return NULL;
+        *out = NULL;
+        return status;
     }
     s->shared = (struct worker_shared){
         .cfg = cfg,
@@ -161,7 +169,8 @@ struct serve *serve_new(const struct config *cfg, char *err, size_t errsz)
         .committed = &s->committed,
         .nworkers = &s->nworkers,
     };
-    return s;
+    *out = s;
+    return TB_OK;
 }
 
 static void *serve_thread_main(void *arg)
@@ -174,17 +183,18 @@ static void *serve_thread_main(void *arg)
 int serve_start(struct serve *s, char *err, size_t errsz)
 {
     int n = s->cfg->serve.workers;
+    int status = TB_OK;
     s->threads = mem_calloc((size_t)n, sizeof *s->threads);
     for (int i = 0; i < n; i++) {
         struct serve_thread *t = &s->threads[i];
-        t->worker = worker_new(i + 1, &s->shared, err, errsz);
+        t->worker = worker_new(i + 1, &s->shared, &status, err, errsz);
         s->nthreads = i + 1;
         if (!t->worker)
             goto fail;
         atomic_fetch_add(&s->nworkers, 1);
         if (pthread_create(&t->thread, NULL, serve_thread_main, t) != 0) {
             atomic_fetch_sub(&s->nworkers, 1);
-            tb_fail(err, errsz, TB_NOMEM, "could not start worker thread %d", i + 1);
+            status = tb_fail(err, errsz, TB_NOMEM, "could not start worker thread %d", i + 1);
             goto fail;
         }
         t->started = 1;
@@ -197,7 +207,7 @@ int serve_start(struct serve *s, char *err, size_t errsz)
 fail:
     serve_stop(s);
     serve_wait(s);
-    return TB_KAFKA;
+    return status;
 }
 
 void serve_stop(struct serve *s)

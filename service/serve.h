@@ -13,12 +13,13 @@ struct serve;
 /* Prepares the service from cfg (which must outlive it): checks the model
  * artefact against the input schema and the configured features, and starts
  * the embedded broker (creating the input, output and dead-letter topics) when
- * kafka.bootstrap.servers is not set. Returns the service (free with
- * serve_destroy) or NULL with err. */
-struct serve *serve_new(const struct config *cfg, char *err, size_t errsz);
+ * kafka.bootstrap.servers is not set. Returns TB_OK with *out set (free with
+ * serve_destroy), or the error (TB_CONFIG, TB_ARTEFACT, TB_SCHEMA, TB_IO,
+ * TB_KAFKA) with err and *out NULL. */
+int serve_new(const struct config *cfg, struct serve **out, char *err, size_t errsz);
 
-/* Starts cfg->serve.workers worker threads. Returns TB_OK, or an error (with
- * err) after stopping any worker already started. */
+/* Starts cfg->serve.workers worker threads. Returns TB_OK, or the failing
+ * worker's error (with err) after stopping any worker already started. */
 int serve_start(struct serve *serve, char *err, size_t errsz);
 
 /* Asks every worker to finish its batch in hand, commit and leave. */

@@ -30,11 +30,6 @@ int signals_stop_requested(void)
     return atomic_load(&signals_stop);
 }
 
-void signals_request_stop(void)
-{
-    atomic_store(&signals_stop, 1);
-}
-
 int signals_sleep_ms(int ms)
 {
     for (int slept = 0; slept < ms; slept += 20) {

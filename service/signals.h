@@ -9,9 +9,6 @@ void signals_install(void);
 /* True once a stop was requested. Async-signal-safe and thread-safe. */
 int signals_stop_requested(void);
 
-/* Requests a stop, as a signal would. */
-void signals_request_stop(void);
-
 /* Sleeps up to ms milliseconds, returning early (true) if a stop is requested. */
 int signals_sleep_ms(int ms);
 

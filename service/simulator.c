@@ -3,6 +3,7 @@
 
 #include "connectors/fleet.h"
 #include "connectors/kafka_sink.h"
+#include "service/clock.h"
 #include "service/error.h"
 #include "service/log.h"
 #include "service/textfile.h"
@@ -29,20 +30,6 @@ static void simulator_on_delivery(void *opaque, uintptr_t tag, rd_kafka_resp_err
         if (atomic_fetch_add(&target->report->refused, 1) == 0)
             log_error("simulate: delivery failed: %s", rd_kafka_err2str(status));
     }
-}
-
-static int64_t simulator_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static double simulator_elapsed_s(const struct timespec *start)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) * 1e-9;
 }
 
 static int simulator_open_file(struct simulator_target *target, const char *path,
@@ -93,18 +80,20 @@ int simulator_run(const struct config *cfg, const char *output, const struct kaf
     }
     if (status != TB_OK)
         goto done;
-    if (target.sink)
-        target.topic = kafka_sink_topic(target.sink, cfg->input.topic);
+    if (target.sink &&
+        !(target.topic = kafka_sink_topic(target.sink, cfg->input.topic, err, errsz))) {
+        status = TB_KAFKA;
+        goto done;
+    }
 
     fleet = fleet_new(machines, (uint64_t)cfg->simulate.seed);
-    int64_t history_ms = simulator_now_ms() - (count / machines + 1) * 60000;
+    int64_t history_ms = clock_wall_ms() - (count / machines + 1) * 60000;
     long long produced = 0, corrupted = 0;
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
+    double start = clock_monotonic_s();
     double next_report_s = 5.0;
 
     while (!atomic_load(stop) && (count == 0 || produced < count)) {
-        double elapsed = simulator_elapsed_s(&start);
+        double elapsed = clock_monotonic_s() - start;
         if (seconds > 0 && elapsed >= seconds)
             break;
         if (rate > 0 && (double)produced >= rate * elapsed) {
@@ -116,7 +105,7 @@ int simulator_run(const struct config *cfg, const char *output, const struct kaf
             continue;
         }
         struct fleet_reading reading;
-        int64_t ts = output ? history_ms + (produced / machines) * 60000 : simulator_now_ms();
+        int64_t ts = output ? history_ms + (produced / machines) * 60000 : clock_wall_ms();
         fleet_next(fleet, ts, &reading);
         avro_wire_buf_reset(&buf);
         fleet_encode(&reading, &buf);
@@ -147,13 +136,13 @@ int simulator_run(const struct config *cfg, const char *output, const struct kaf
     }
     if (target.sink && kafka_sink_wait(target.sink, -1) != TB_OK)
         status = tb_fail(err, errsz, TB_TIMEOUT, "stopped with records not acknowledged");
-    report->seconds = simulator_elapsed_s(&start);
+    report->seconds = clock_monotonic_s() - start;
 
 done:
     /* Closing writes the last block: a failure here is a short file. */
     if (target.file && avro_file_writer_close(target.file) != 0 && status == TB_OK)
         status = tb_fail(err, errsz, TB_IO, "%s: %s", output, avro_strerror());
-    kafka_sink_destroy(target.sink, 10000);
+    kafka_sink_destroy(target.sink);
     avro_wire_buf_free(&buf);
     fleet_destroy(fleet);
     return status;

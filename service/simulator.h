@@ -1,6 +1,6 @@
 /* The fleet simulation loop shared by `simulate` and `demo`: paces records at
- * a rate, corrupts a fraction on request, and writes them to a topic or an
- * Avro container file. */
+ * a rate and writes them to a topic (corrupting a fraction on request, for
+ * dead-letter demonstrations) or to an Avro container file of clean history. */
 #ifndef TRIBUTARY_SIMULATOR_H
 #define TRIBUTARY_SIMULATOR_H
 

@@ -288,12 +288,14 @@ static void worker_on_batch(void *opaque, rd_kafka_message_t **msgs, size_t n)
     worker_back_off(w, rewound);
 }
 
-struct worker *worker_new(int id, const struct worker_shared *shared, char *err, size_t errsz)
+struct worker *worker_new(int id, const struct worker_shared *shared, int *status, char *err,
+                          size_t errsz)
 {
     const struct config *cfg = shared->cfg;
     struct worker *w = mem_calloc(1, sizeof *w);
     w->id = id;
     w->shared = shared;
+    *status = TB_ARTEFACT;
     w->model = artefact_read(cfg->serve.model, err, errsz);
     if (!w->model)
         goto fail;
@@ -312,6 +314,7 @@ struct worker *worker_new(int id, const struct worker_shared *shared, char *err,
     snprintf(w->version, sizeof w->version, "%d", artefact_version(w->model));
     w->row = mem_calloc(w->nfields, sizeof *w->row);
 
+    *status = TB_KAFKA; /* the properties were checked by serve: what fails now is Kafka */
     struct kafka_sink_options sink_options = {
         .on_delivery = worker_on_delivery,
         .opaque = w,
@@ -321,8 +324,10 @@ struct worker *worker_new(int id, const struct worker_shared *shared, char *err,
     w->sink = kafka_sink_new(shared->props, shared->nprops, &sink_options, err, errsz);
     if (!w->sink)
         goto fail;
-    w->output_topic = kafka_sink_topic(w->sink, cfg->output.topic);
-    w->dead_letter_topic = kafka_sink_topic(w->sink, cfg->output.dead_letter_topic);
+    w->output_topic = kafka_sink_topic(w->sink, cfg->output.topic, err, errsz);
+    w->dead_letter_topic = kafka_sink_topic(w->sink, cfg->output.dead_letter_topic, err, errsz);
+    if (!w->output_topic || !w->dead_letter_topic)
+        goto fail;
 
     struct kafka_source_options options = {
         .group_id = cfg->serve.group_id,
@@ -335,6 +340,7 @@ struct worker *worker_new(int id, const struct worker_shared *shared, char *err,
     w->source = kafka_source_new(shared->props, shared->nprops, &options, err, errsz);
     if (!w->source)
         goto fail;
+    *status = TB_OK;
     return w;
 
 fail:
@@ -399,7 +405,7 @@ void worker_destroy(struct worker *w)
     if (!w)
         return;
     kafka_source_destroy(w->source);
-    kafka_sink_destroy(w->sink, w->shared->cfg->serve.drain_timeout_ms);
+    kafka_sink_destroy(w->sink);
     artefact_destroy(w->model);
     avro_wire_buf_free(&w->encoded);
     free(w->fences);

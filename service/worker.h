@@ -38,20 +38,20 @@ struct worker_shared {
 struct worker;
 
 /* Creates worker number `id`: loads the model from cfg->serve.model, and joins
- * the consumer group. Returns the worker (free with worker_destroy) or NULL
- * with err. */
-struct worker *worker_new(int id, const struct worker_shared *shared, char *err, size_t errsz);
+ * the consumer group. Returns the worker (free with worker_destroy), or NULL
+ * with *status (TB_ARTEFACT, TB_CONFIG or TB_KAFKA) and err. */
+struct worker *worker_new(int id, const struct worker_shared *shared, int *status, char *err,
+                          size_t errsz);
 
 /* Reads nothing until every worker of the service has joined the group (or
- * 15 s have passed), then runs until *shared->stop is set or the worker fails
- * (a fatal consumer error, or a partition whose failed record could not be
- * rewound), in which case it sets *shared->stop itself so that the whole
- * service stops and can be restarted from the committed offsets. Polls
- * micro-batches and scores them. On the way out it commits what was stored,
- * waits (up to 5 s) until every worker of the service has done the same, and
- * only then leaves the group: the first worker to leave starts a rebalance,
- * during which the others' commits would be refused. Returns TB_OK or
- * TB_KAFKA. */
+ * 15 s have passed), then polls micro-batches and scores them until
+ * *shared->stop is set, or until the consumer fails fatally, in which case it
+ * sets *shared->stop itself so that the whole service stops and can be
+ * restarted from the committed offsets. On the way out it commits what was
+ * stored, waits (up to 5 s) until every worker of the service has done the
+ * same, and only then leaves the group: the first worker to leave starts a
+ * rebalance, during which the others' commits would be refused. Returns TB_OK
+ * or TB_KAFKA. */
 int worker_run(struct worker *worker);
 
 /* Partitions currently assigned to this worker. */

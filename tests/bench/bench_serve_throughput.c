@@ -54,7 +54,9 @@ static void bench_prepare(const char *bootstrap, long n, const char *model_path)
     struct kafka_sink *sink = kafka_sink_new(props, 1, NULL, err, sizeof err);
     if (!sink)
         bench_die("producer", err);
-    rd_kafka_topic_t *topic = kafka_sink_topic(sink, "telemetry");
+    rd_kafka_topic_t *topic = kafka_sink_topic(sink, "telemetry", err, sizeof err);
+    if (!topic)
+        bench_die("topic", err);
     struct fleet *fleet = fleet_new(1000, 42);
     struct avro_wire_buf buf = {0};
     struct ridge_stats *stats = ridge_stats_new(NFEATURES);
@@ -75,7 +77,7 @@ static void bench_prepare(const char *bootstrap, long n, const char *model_path)
     }
     if (kafka_sink_wait(sink, 60000) != 0)
         bench_die("produce", "records not acknowledged");
-    kafka_sink_destroy(sink, 1000);
+    kafka_sink_destroy(sink);
     avro_wire_buf_free(&buf);
     fleet_destroy(fleet);
 
@@ -190,8 +192,8 @@ static double bench_serve(const char *bootstrap, long n, int workers, const char
     for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
         if (config_set(cfg, settings[i][0], settings[i][1], "bench", err, sizeof err) != 0)
             bench_die("config", err);
-    struct serve *serve = serve_new(cfg, err, sizeof err);
-    if (!serve || serve_start(serve, err, sizeof err) != 0)
+    struct serve *serve;
+    if (serve_new(cfg, &serve, err, sizeof err) != 0 || serve_start(serve, err, sizeof err) != 0)
         bench_die("serve", err);
     const struct worker_stats *st = serve_stats(serve);
     while (atomic_load(&st->consumed) == 0)

@@ -10,8 +10,7 @@ PIDS=()
 FAILED=0
 
 cleanup() {
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+  for pid in "${PIDS[@]}"; do stop_process "$pid" 10 2>/dev/null; done
   if [[ $FAILED -gt 0 ]]; then echo "# kept $WORK for inspection"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT

@@ -126,7 +126,8 @@ static void produce_records(struct fleet *fleet, size_t from, size_t to)
     const struct kafka_sink_options options = {.on_delivery = on_produced};
     struct kafka_sink *sink = kafka_sink_new(props, 1, &options, err, sizeof err);
     assert_non_null(sink);
-    rd_kafka_topic_t *topic = kafka_sink_topic(sink, "telemetry");
+    rd_kafka_topic_t *topic = kafka_sink_topic(sink, "telemetry", err, sizeof err);
+    assert_non_null(topic);
     struct avro_wire_buf buf = {0};
     for (size_t i = from; i < to; i++) {
         struct fleet_reading r;
@@ -146,7 +147,7 @@ static void produce_records(struct fleet *fleet, size_t from, size_t to)
     }
     assert_int_equal(kafka_sink_wait(sink, 60000), TB_OK);
     avro_wire_buf_free(&buf);
-    kafka_sink_destroy(sink, 1000);
+    kafka_sink_destroy(sink);
 }
 
 static struct config *service_config(void)
@@ -207,8 +208,8 @@ static unsigned long long serve_until(unsigned long long expect, unsigned long l
 {
     struct config *cfg = service_config();
     char err[512];
-    struct serve *serve = serve_new(cfg, err, sizeof err);
-    if (!serve)
+    struct serve *serve;
+    if (serve_new(cfg, &serve, err, sizeof err) != TB_OK)
         fail_msg("serve_new: %s", err);
     assert_int_equal(serve_start(serve, err, sizeof err), TB_OK);
     const struct worker_stats *st = serve_stats(serve);
