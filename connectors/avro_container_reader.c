@@ -120,6 +120,11 @@ static bool is_number_type(avro_type_t type)
            type == AVRO_BOOLEAN;
 }
 
+static bool is_category_type(avro_type_t type)
+{
+    return type == AVRO_STRING || type == AVRO_ENUM;
+}
+
 static bool is_key_type(avro_type_t type)
 {
     return type == AVRO_STRING || type == AVRO_INT32 || type == AVRO_INT64;
@@ -266,6 +271,58 @@ static int value_to_double(avro_value_t *v, double *out)
     }
 }
 
+/* Points *s and *len at the category of a value of a type schema_fits(..,
+ * is_category_type) accepted: a string's bytes, or an enum's symbol. Returns
+ * 0, ENOENT for null, or an Avro C error code. */
+static int value_to_category(avro_value_t *v, const char **s, size_t *len)
+{
+    int rc = 0;
+    switch (avro_value_get_type(v)) {
+    case AVRO_STRING: {
+        size_t size = 0; /* Avro C counts the NUL it adds */
+        rc = avro_value_get_string(v, s, &size);
+        *len = size > 0 ? size - 1 : 0;
+        return rc;
+    }
+    case AVRO_ENUM: {
+        int symbol = 0;
+        rc = avro_value_get_enum(v, &symbol);
+        if (rc)
+            return rc;
+        *s = avro_schema_enum_get(avro_value_get_schema(v), symbol);
+        if (!*s)
+            return EINVAL;
+        *len = strlen(*s);
+        return 0;
+    }
+    case AVRO_NULL:
+        return ENOENT;
+    case AVRO_UNION: {
+        avro_value_t branch;
+        rc = avro_value_get_current_branch(v, &branch);
+        return rc ? rc : value_to_category(&branch, s, len);
+    }
+    default:
+        return EINVAL;
+    }
+}
+
+/* Sets *code to the code of the category of v in column c of t (interning it),
+ * or NAN for null. Returns 0 or an Avro C error code. */
+static int value_to_code(struct table *t, size_t c, avro_value_t *v, double *code)
+{
+    const char *s = NULL;
+    size_t len = 0;
+    int rc = value_to_category(v, &s, &len);
+    if (rc == ENOENT) {
+        *code = NAN;
+        return 0;
+    }
+    if (rc == 0)
+        *code = table_intern(t, c, s, len);
+    return rc;
+}
+
 /* Writes the key value v into buf (string as is, int and long in decimal).
  * Returns 0, ENOENT for null, or an Avro C error code. *key points into buf
  * or into v's storage. */
@@ -303,11 +360,34 @@ static int value_to_key(avro_value_t *v, char *buf, size_t bufsz, const char **k
     }
 }
 
+/* Checks that no field is wanted twice. Returns TB_OK or TB_USAGE. */
+static int check_wanted(const struct avro_container_reader *r, const char *const *names,
+                        size_t nnumeric, size_t ncols, char *err, size_t errsz)
+{
+    for (size_t j = 0; j < ncols; j++) {
+        for (size_t k = 0; k < j; k++) {
+            if (strcmp(names[j], names[k]) != 0)
+                continue;
+            if (k < nnumeric && j >= nnumeric)
+                return tb_fail(err, errsz, TB_USAGE,
+                               "%s: field '%s' is wanted both as a number and as a category",
+                               r->path, names[j]);
+            return tb_fail(err, errsz, TB_USAGE, "%s: field '%s' is wanted twice", r->path,
+                           names[j]);
+        }
+    }
+    return TB_OK;
+}
+
 int avro_container_reader_read_table(struct avro_container_reader *r, const char *const *fields,
-                                     size_t nfields, const char *key_field, struct table **out,
+                                     size_t nfields, const char *const *categorical,
+                                     size_t ncategorical, const char *key_field, struct table **out,
                                      char *err, size_t errsz)
 {
-    size_t *index = NULL; /* writer-schema field index of each wanted field */
+    size_t ncols = nfields + ncategorical;
+    const char **names = NULL; /* the numeric fields, then the categorical ones */
+    bool *is_categorical = NULL;
+    size_t *index = NULL; /* writer-schema field index of each column */
     size_t key_index = 0;
     double *row = NULL;
     struct table *t = NULL;
@@ -322,22 +402,33 @@ int avro_container_reader_read_table(struct avro_container_reader *r, const char
         goto cleanup;
     }
     r->consumed = true;
+    if ((nfields > 0 && !fields) || (ncategorical > 0 && !categorical)) {
+        rc = tb_fail(err, errsz, TB_USAGE, "%s: a field list is NULL but its count is not 0",
+                     r->path);
+        goto cleanup;
+    }
     if (!is_avro_record(r->schema)) {
         char type[256];
         describe_type(r->schema, type, sizeof(type));
         rc = tb_fail(err, errsz, TB_SCHEMA, "%s: writer schema is %s, not a record", r->path, type);
         goto cleanup;
     }
-    index = mem_calloc(nfields, sizeof(*index));
-    for (size_t j = 0; j < nfields; j++) {
-        for (size_t k = 0; k < j; k++) {
-            if (strcmp(fields[j], fields[k]) == 0) {
-                rc = tb_fail(err, errsz, TB_USAGE, "%s: field '%s' is wanted twice", r->path,
-                             fields[j]);
-                goto cleanup;
-            }
-        }
-        rc = find_field(r, fields[j], is_number_type, "a number", &index[j], err, errsz);
+    names = mem_calloc(ncols, sizeof(*names));
+    is_categorical = mem_calloc(ncols, sizeof(*is_categorical));
+    for (size_t j = 0; j < ncols; j++) {
+        names[j] = j < nfields ? fields[j] : categorical[j - nfields];
+        is_categorical[j] = j >= nfields;
+    }
+    rc = check_wanted(r, names, nfields, ncols, err, errsz);
+    if (rc < 0)
+        goto cleanup;
+    index = mem_calloc(ncols, sizeof(*index));
+    for (size_t j = 0; j < ncols; j++) {
+        if (is_categorical[j])
+            rc = find_field(r, names[j], is_category_type, "a string or an enum", &index[j], err,
+                            errsz);
+        else
+            rc = find_field(r, names[j], is_number_type, "a number", &index[j], err, errsz);
         if (rc < 0)
             goto cleanup;
     }
@@ -354,17 +445,20 @@ int avro_container_reader_read_table(struct avro_container_reader *r, const char
         goto cleanup;
     }
     have_record = true;
-    t = table_new(fields, nfields, key_field);
-    row = mem_calloc(nfields, sizeof(*row));
+    t = table_new_typed(names, is_categorical, ncols, key_field);
+    row = mem_calloc(ncols, sizeof(*row));
     size_t n = 1; /* number of the record being read, for messages */
     int arc;
     for (; (arc = avro_file_reader_read_value(r->file, &record)) == 0; n++) {
-        for (size_t j = 0; j < nfields; j++) {
+        for (size_t j = 0; j < ncols; j++) {
             avro_value_t v;
-            if (avro_value_get_by_index(&record, index[j], &v, NULL) != 0 ||
-                value_to_double(&v, &row[j]) != 0) {
+            int vrc = avro_value_get_by_index(&record, index[j], &v, NULL);
+            if (vrc == 0)
+                vrc = is_categorical[j] ? value_to_code(t, j, &v, &row[j])
+                                        : value_to_double(&v, &row[j]);
+            if (vrc != 0) {
                 rc = tb_fail(err, errsz, TB_PARSE, "%s: record %zu: field '%s': %s", r->path, n,
-                             fields[j], avro_strerror());
+                             names[j], avro_strerror());
                 goto cleanup;
             }
         }
@@ -405,10 +499,13 @@ cleanup:
     if (iface)
         avro_value_iface_decref(iface);
     free(index);
+    free(is_categorical);
+    free(names);
     return rc;
 }
 
 int avro_container_reader_read(const char *path, const char *const *fields, size_t nfields,
+                               const char *const *categorical, size_t ncategorical,
                                const char *key_field, struct table **out, char **schema_json,
                                char *err, size_t errsz)
 {
@@ -418,7 +515,8 @@ int avro_container_reader_read(const char *path, const char *const *fields, size
         *schema_json = NULL;
     int rc = reader_open(path, &r, err, errsz);
     if (rc == TB_OK)
-        rc = avro_container_reader_read_table(r, fields, nfields, key_field, out, err, errsz);
+        rc = avro_container_reader_read_table(r, fields, nfields, categorical, ncategorical,
+                                              key_field, out, err, errsz);
     if (rc == TB_OK && schema_json)
         *schema_json = mem_strdup(r->schema_json);
     avro_container_reader_destroy(r);

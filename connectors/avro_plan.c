@@ -1,9 +1,12 @@
 /* Avro record decoder: compiles a record schema into a flat plan (read a column or skip a value,
- * per top-level field), runs it over datums, and fingerprints the schema's canonical form. */
+ * per top-level field), runs it over datums, and fingerprints the schema's canonical form.
+ * A categorical column maps its value to an index among known categories without allocating:
+ * an enum through a symbol table built with the plan, a string through a hash of the categories. */
 #include "connectors/avro_plan.h"
 
 #include "connectors/avro_wire.h"
 #include "service/error.h"
+#include "service/hash.h"
 #include "service/mem.h"
 
 #include <avro.h>
@@ -43,16 +46,31 @@ struct avro_plan_node {
     uint32_t nchildren;
 };
 
+/* The known categories of a categorical column, copied into the plan. */
+struct plan_categories {
+    char **names;     /* count, each NUL-terminated */
+    size_t *lengths;  /* count: strlen of each name */
+    size_t count;     /* fits in uint32_t */
+    uint32_t *slots;  /* open addressing (linear probing): index + 1, or 0 for an empty slot */
+    size_t mask;      /* slots - 1; the slot count is a power of two above twice count */
+    double *of_enum;  /* enum: symbol index -> category index, or -1 */
+    int64_t nsymbols; /* enum: the symbol count */
+};
+
 /* One top-level field, in writer order: read it into a column, or skip it. */
 struct avro_plan_op {
     bool read;
-    enum avro_plan_kind kind; /* read: INT, LONG, FLOAT, DOUBLE or BOOLEAN */
+    enum avro_plan_kind kind; /* read: INT, LONG, FLOAT, DOUBLE or BOOLEAN; categorical: BYTES
+                                 (a string) or ENUM */
     bool nullable;            /* read: a union of null and kind */
-    bool required;            /* read: a feature, which null, NaN and infinity refuse */
+    bool required;            /* read: a feature, which null (and for a number NaN and infinity)
+                                 refuse */
     int64_t null_branch;      /* read, nullable: the union index of null (0 or 1) */
     size_t column;            /* read: row[column] */
     uint32_t node;            /* skip: what to skip */
     int64_t width;            /* skip: nodes[node].width, copied here for the fast path */
+    struct plan_categories *categories; /* read: NULL for a number; else the column is an index
+                                           among these */
     char *name;
 };
 
@@ -269,27 +287,123 @@ static bool plan_numeric(avro_schema_t schema, enum avro_plan_kind *kind)
     }
 }
 
-/* Fills a read op for a field of type schema; false when the type is not numeric. */
-static bool plan_read_op(avro_schema_t schema, struct avro_plan_op *op)
+/* Sets kind for a string (BYTES) or an enum; false for anything else. */
+static bool plan_categorical(avro_schema_t schema, enum avro_plan_kind *kind)
 {
-    if (plan_numeric(schema, &op->kind)) {
-        op->nullable = false;
+    switch (avro_typeof(schema)) {
+    case AVRO_STRING:
+        *kind = KIND_BYTES;
         return true;
+    case AVRO_ENUM:
+        *kind = KIND_ENUM;
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Fills a read op for a field of type schema, of the kinds `readable` accepts, alone or in a
+ * union with null. Returns the schema of the value read (the union's other branch), or NULL when
+ * the type does not fit. */
+static avro_schema_t plan_read_op(avro_schema_t schema,
+                                  bool (*readable)(avro_schema_t, enum avro_plan_kind *),
+                                  struct avro_plan_op *op)
+{
+    schema = plan_resolve(schema);
+    if (readable(schema, &op->kind)) {
+        op->nullable = false;
+        return schema;
     }
     if (!is_avro_union(schema) || avro_schema_union_size(schema) != 2)
-        return false;
-    avro_schema_t first = avro_schema_union_branch(schema, 0);
-    avro_schema_t second = avro_schema_union_branch(schema, 1);
+        return NULL;
+    avro_schema_t first = plan_resolve(avro_schema_union_branch(schema, 0));
+    avro_schema_t second = plan_resolve(avro_schema_union_branch(schema, 1));
     op->nullable = true;
-    if (is_avro_null(first) && plan_numeric(second, &op->kind)) {
+    if (is_avro_null(first) && readable(second, &op->kind)) {
         op->null_branch = 0;
-        return true;
+        return second;
     }
-    if (is_avro_null(second) && plan_numeric(first, &op->kind)) {
+    if (is_avro_null(second) && readable(first, &op->kind)) {
         op->null_branch = 1;
-        return true;
+        return first;
     }
-    return false;
+    return NULL;
+}
+
+/* ---- categories ---- */
+
+/* Returns the index of s[0..len) among the categories, or -1. Allocates nothing. */
+static double category_find(const struct plan_categories *c, const char *s, size_t len)
+{
+    size_t i = hash_bytes(s, len) & c->mask;
+    for (; c->slots[i] != 0; i = (i + 1) & c->mask) {
+        uint32_t k = c->slots[i] - 1;
+        if (c->lengths[k] == len && memcmp(c->names[k], s, len) == 0)
+            return k;
+    }
+    return -1;
+}
+
+/* Copies the categories of field `name` into op and builds their index; for an enum (value is
+ * its schema) also the symbol table. Returns TB_OK, or TB_USAGE for a NULL or repeated
+ * category. */
+static int plan_categories_new(struct avro_plan_op *op, const char *name,
+                               const struct avro_plan_field *field, avro_schema_t value, char *err,
+                               size_t errsz)
+{
+    struct plan_categories *c = op->categories = mem_calloc(1, sizeof *c);
+    size_t n = field->ncategories;
+    if (n > 0 && !field->categories)
+        return tb_fail(err, errsz, TB_USAGE, "categorical field '%s': categories is NULL", name);
+    if (n >= UINT32_MAX / 4)
+        return tb_fail(err, errsz, TB_USAGE, "categorical field '%s': %zu categories is too many",
+                       name, n);
+    size_t nslots = 1;
+    while (nslots <= 2 * n)
+        nslots *= 2;
+    c->names = mem_calloc(n ? n : 1, sizeof *c->names);
+    c->lengths = mem_calloc(n ? n : 1, sizeof *c->lengths);
+    c->slots = mem_calloc(nslots, sizeof *c->slots);
+    c->mask = nslots - 1;
+    for (size_t k = 0; k < n; k++) {
+        const char *category = field->categories[k];
+        if (!category)
+            return tb_fail(err, errsz, TB_USAGE, "categorical field '%s': category %zu is NULL",
+                           name, k);
+        size_t len = strlen(category);
+        if (category_find(c, category, len) >= 0)
+            return tb_fail(err, errsz, TB_USAGE,
+                           "categorical field '%s': category '%s' is listed twice", name, category);
+        size_t i = hash_bytes(category, len) & c->mask;
+        while (c->slots[i] != 0)
+            i = (i + 1) & c->mask;
+        c->names[k] = mem_strdup(category);
+        c->lengths[k] = len;
+        c->count = k + 1;
+        c->slots[i] = (uint32_t)(k + 1);
+    }
+    if (op->kind == KIND_ENUM) {
+        c->nsymbols = avro_schema_enum_number_of_symbols(value);
+        c->of_enum = mem_calloc(c->nsymbols > 0 ? (size_t)c->nsymbols : 1, sizeof *c->of_enum);
+        for (int64_t i = 0; i < c->nsymbols; i++) {
+            const char *symbol = avro_schema_enum_get(value, (int)i);
+            c->of_enum[i] = category_find(c, symbol, strlen(symbol));
+        }
+    }
+    return TB_OK;
+}
+
+static void plan_categories_free(struct plan_categories *c)
+{
+    if (!c)
+        return;
+    free(c->of_enum);
+    free(c->slots);
+    for (size_t k = 0; k < c->count; k++)
+        free(c->names[k]);
+    free(c->lengths);
+    free(c->names);
+    free(c);
 }
 
 /* ---- Parsing Canonical Form ---- */
@@ -533,8 +647,9 @@ static const char *plan_type_name(avro_schema_t schema)
     }
 }
 
-struct avro_plan *avro_plan_new(const char *schema_json, const char *const *fields, size_t nfields,
-                                size_t nrequired, char *err, size_t errsz)
+struct avro_plan *avro_plan_new_fields(const char *schema_json,
+                                       const struct avro_plan_field *fields, size_t nfields,
+                                       char *err, size_t errsz)
 {
     struct avro_plan *result = NULL;
     struct avro_plan *codec = NULL;
@@ -544,9 +659,9 @@ struct avro_plan *avro_plan_new(const char *schema_json, const char *const *fiel
     struct plan_names names = {0};
     char type[80];
 
-    if (!schema_json || (nfields && !fields) || nrequired > nfields) {
-        tb_fail(err, errsz, TB_USAGE, "avro_plan_new: %s",
-                !schema_json ? "no schema" : "nrequired exceeds nfields or fields is NULL");
+    if (!schema_json || (nfields && !fields)) {
+        tb_fail(err, errsz, TB_USAGE, "avro_plan_new_fields: %s",
+                !schema_json ? "no schema" : "fields is NULL");
         goto cleanup;
     }
     if (avro_schema_from_json_length(schema_json, strlen(schema_json), &schema)) {
@@ -576,34 +691,46 @@ struct avro_plan *avro_plan_new(const char *schema_json, const char *const *fiel
     codec->nops = nwriter;
     codec->ops = mem_calloc(nwriter ? nwriter : 1, sizeof *codec->ops);
     for (size_t j = 0; j < nfields; j++) {
-        const char *role = j < nrequired ? "feature" : "optional field";
-        if (!fields[j]) {
+        const struct avro_plan_field *field = &fields[j];
+        const char *name = field->name;
+        const char *role = field->required ? "feature" : "optional field";
+        if (!name) {
             tb_fail(err, errsz, TB_USAGE, "field name %zu is NULL", j);
             goto cleanup;
         }
-        int index = avro_schema_record_field_get_index(schema, fields[j]);
+        int index = avro_schema_record_field_get_index(schema, name);
         if (index < 0) {
             tb_fail(err, errsz, TB_SCHEMA, "%s '%s' is not in the schema of record '%s'", role,
-                    fields[j], avro_schema_name(schema));
+                    name, avro_schema_name(schema));
             goto cleanup;
         }
         if (codec->ops[index].read) {
-            tb_fail(err, errsz, TB_USAGE, "field '%s' is requested twice", fields[j]);
+            tb_fail(err, errsz, TB_USAGE, "field '%s' is requested twice", name);
             goto cleanup;
         }
         avro_schema_t field_type = avro_schema_record_field_get_by_index(schema, index);
         struct avro_plan_op *op = &codec->ops[index];
-        if (!plan_read_op(field_type, op)) {
+        avro_schema_t value =
+            plan_read_op(field_type, field->categorical ? plan_categorical : plan_numeric, op);
+        if (!value) {
             pcf_describe(field_type, type, sizeof type);
-            tb_fail(err, errsz, TB_SCHEMA,
-                    "%s '%s' has type %s; it must be int, long, float, double, boolean, or a union "
-                    "of null with one of those",
-                    role, fields[j], type);
+            if (field->categorical)
+                tb_fail(err, errsz, TB_SCHEMA,
+                        "%s '%s' has type %s; a categorical field must be string, enum, or a "
+                        "union of null with one of those",
+                        role, name, type);
+            else
+                tb_fail(err, errsz, TB_SCHEMA,
+                        "%s '%s' has type %s; it must be int, long, float, double, boolean, or a "
+                        "union of null with one of those",
+                        role, name, type);
             goto cleanup;
         }
         op->read = true;
-        op->required = j < nrequired;
+        op->required = field->required;
         op->column = j;
+        if (field->categorical && plan_categories_new(op, name, field, value, err, errsz) != TB_OK)
+            goto cleanup;
     }
 
     uint32_t root;
@@ -636,6 +763,22 @@ cleanup:
     return result;
 }
 
+struct avro_plan *avro_plan_new(const char *schema_json, const char *const *fields, size_t nfields,
+                                size_t nrequired, char *err, size_t errsz)
+{
+    if (!schema_json || (nfields && !fields) || nrequired > nfields) {
+        tb_fail(err, errsz, TB_USAGE, "avro_plan_new: %s",
+                !schema_json ? "no schema" : "nrequired exceeds nfields or fields is NULL");
+        return NULL;
+    }
+    struct avro_plan_field *specs = mem_calloc(nfields ? nfields : 1, sizeof *specs);
+    for (size_t j = 0; j < nfields; j++)
+        specs[j] = (struct avro_plan_field){.name = fields[j], .required = j < nrequired};
+    struct avro_plan *codec = avro_plan_new_fields(schema_json, specs, nfields, err, errsz);
+    free(specs);
+    return codec;
+}
+
 size_t avro_plan_nfields(const struct avro_plan *codec)
 {
     return codec->nfields;
@@ -658,8 +801,10 @@ void avro_plan_destroy(struct avro_plan *codec)
     free(codec->canonical);
     free(codec->children);
     free(codec->nodes);
-    for (size_t i = 0; i < codec->nops; i++)
+    for (size_t i = 0; i < codec->nops; i++) {
+        plan_categories_free(codec->ops[i].categories);
         free(codec->ops[i].name);
+    }
     free(codec->ops);
     free(codec);
 }
@@ -945,6 +1090,30 @@ int avro_plan_decode(const struct avro_plan *codec, const void *buf, size_t len,
                 goto failed;
             }
             at = pos;
+        }
+        if (op->categories) {
+            const struct plan_categories *categories = op->categories;
+            if (op->kind == KIND_ENUM) {
+                int64_t symbol;
+                if (avro_wire_read_long(&pos, end, &symbol)) {
+                    decode_bad_varint(&fail, at, end);
+                    goto failed;
+                }
+                if (symbol < 0 || symbol >= categories->nsymbols) {
+                    decode_failed(&fail, FAIL_ENUM, at, symbol);
+                    goto failed;
+                }
+                row[op->column] = categories->of_enum[symbol];
+            } else {
+                const char *text;
+                size_t text_len;
+                if (avro_wire_read_string(&pos, end, &text, &text_len)) {
+                    decode_bad_bytes(&fail, at, end);
+                    goto failed;
+                }
+                row[op->column] = category_find(categories, text, text_len);
+            }
+            continue;
         }
         double value;
         switch (op->kind) {

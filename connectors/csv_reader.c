@@ -284,11 +284,25 @@ static int check_options(const char *path, const struct csv_reader_options *o, c
     if (o->ncolumns > 0 && !o->columns)
         return tb_fail(err, errsz, TB_USAGE, "%s: ncolumns is %zu but columns is NULL", path,
                        o->ncolumns);
+    if (o->ncategorical > 0 && !o->categorical)
+        return tb_fail(err, errsz, TB_USAGE, "%s: ncategorical is %zu but categorical is NULL",
+                       path, o->ncategorical);
     for (size_t j = 0; j < o->ncolumns; j++)
         for (size_t k = 0; k < j; k++)
             if (strcmp(o->columns[j], o->columns[k]) == 0)
                 return tb_fail(err, errsz, TB_USAGE, "%s: column '%s' is wanted twice", path,
                                o->columns[j]);
+    for (size_t j = 0; j < o->ncategorical; j++) {
+        for (size_t k = 0; k < j; k++)
+            if (strcmp(o->categorical[j], o->categorical[k]) == 0)
+                return tb_fail(err, errsz, TB_USAGE, "%s: column '%s' is wanted twice", path,
+                               o->categorical[j]);
+        for (size_t k = 0; k < o->ncolumns; k++)
+            if (strcmp(o->categorical[j], o->columns[k]) == 0)
+                return tb_fail(err, errsz, TB_USAGE,
+                               "%s: column '%s' is both numeric and categorical", path,
+                               o->categorical[j]);
+    }
     return TB_OK;
 }
 
@@ -395,7 +409,9 @@ int csv_reader_read(const char *path, const struct csv_reader_options *opts, str
     locale_t c_locale = (locale_t)0;
     char **header_names = NULL; /* copies of the header's names (header mode only) */
     size_t nheader = 0;
-    size_t *want = NULL; /* field index of each wanted column */
+    size_t *want = NULL; /* field index of each wanted column, numeric then categorical */
+    const char **table_names = NULL; /* numeric then categorical column names */
+    bool *categorical = NULL;        /* per table column */
     double *row = NULL;
     struct table *t = NULL;
     size_t key_index = 0;
@@ -437,9 +453,14 @@ int csv_reader_read(const char *path, const struct csv_reader_options *opts, str
         nnames = nheader;
     }
 
-    want = mem_calloc(opts->ncolumns, sizeof(*want));
-    for (size_t j = 0; j < opts->ncolumns; j++) {
-        rc = find_column(path, opts->header, names, nnames, opts->columns[j], &want[j], err, errsz);
+    size_t nnumeric = opts->ncolumns, ncols = nnumeric + opts->ncategorical;
+    want = mem_calloc(ncols, sizeof(*want));
+    table_names = mem_calloc(ncols, sizeof(*table_names));
+    categorical = mem_calloc(ncols, sizeof(*categorical));
+    for (size_t j = 0; j < ncols; j++) {
+        table_names[j] = j < nnumeric ? opts->columns[j] : opts->categorical[j - nnumeric];
+        categorical[j] = j >= nnumeric;
+        rc = find_column(path, opts->header, names, nnames, table_names[j], &want[j], err, errsz);
         if (rc < 0)
             goto cleanup;
     }
@@ -450,19 +471,24 @@ int csv_reader_read(const char *path, const struct csv_reader_options *opts, str
             goto cleanup;
     }
 
-    t = table_new(opts->columns, opts->ncolumns, opts->key_column);
-    row = mem_calloc(opts->ncolumns, sizeof(*row));
+    t = table_new_typed(table_names, categorical, ncols, opts->key_column);
+    row = mem_calloc(ncols, sizeof(*row));
     while ((rc = next_record(&p, err, errsz)) == 1) {
         if (p.nfields != nnames) {
             rc = tb_fail(err, errsz, TB_PARSE, "%s:%zu: expected %zu fields, found %zu", path,
                          p.record_line, nnames, p.nfields);
             goto cleanup;
         }
-        for (size_t j = 0; j < opts->ncolumns; j++) {
+        for (size_t j = 0; j < nnumeric; j++) {
             rc = parse_cell(&p, opts->columns[j], p.fields[want[j]], opts->allow_missing, c_locale,
                             &row[j], err, errsz);
             if (rc < 0)
                 goto cleanup;
+        }
+        for (size_t j = nnumeric; j < ncols; j++) {
+            const char *s = trim(p.fields[want[j]]);
+            size_t len = strlen(s);
+            row[j] = len == 0 ? NAN : table_intern(t, j, s, len);
         }
         const char *key = NULL;
         if (opts->key_column) {
@@ -484,6 +510,8 @@ int csv_reader_read(const char *path, const struct csv_reader_options *opts, str
 cleanup:
     table_destroy(t);
     free(row);
+    free(categorical);
+    free(table_names);
     free(want);
     for (size_t i = 0; i < nheader; i++)
         free(header_names[i]);

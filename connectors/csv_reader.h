@@ -34,18 +34,26 @@ struct csv_reader_options {
      * (no repeats; none at all gives a table that only counts rows and keys). */
     const char *const *columns;
     size_t ncolumns;
+    /* The columns to read as strings into categorical table columns, placed
+     * after the numeric columns in this order (no repeats, and none of them
+     * also in columns). A cell is trimmed of spaces and tabs; an empty one is
+     * missing (NAN) whatever allow_missing says; the rest are interned in the
+     * column's dictionary (see table_intern). NULL and 0 for none. */
+    const char *const *categorical;
+    size_t ncategorical;
     /* A column kept as a string per row (trimmed, must not be empty); may
      * also be one of the wanted columns. NULL for none. */
     const char *key_column;
-    /* An empty wanted cell reads as NAN instead of being an error. */
+    /* An empty wanted numeric cell reads as NAN instead of being an error. */
     bool allow_missing;
 };
 
 /* Reads the file at path. Every line must have as many fields as the header
- * (or column_names), and every wanted cell must be a finite number.
+ * (or column_names), and every wanted numeric cell must be a finite number.
  *
- * Returns TB_OK and sets *out to a table (columns named as opts->columns, key
- * named opts->key_column) that the caller frees with table_destroy. On failure
+ * Returns TB_OK and sets *out to a table (columns named as opts->columns, then
+ * the categorical columns named as opts->categorical, key named
+ * opts->key_column) that the caller frees with table_destroy. On failure
  * sets *out to NULL, writes a message naming the file, line and column into
  * err, e.g.
  *   "data.csv:17: column 'torque': 'abc' is not a number",
@@ -53,7 +61,8 @@ struct csv_reader_options {
  *   "data.csv: column 'foo' not in header (have: a, b, c)",
  * and returns TB_IO (cannot open or read), TB_PARSE (malformed content),
  * TB_SCHEMA (a named column is absent from, or repeated in, the header) or
- * TB_USAGE (inconsistent options). */
+ * TB_USAGE (inconsistent options, e.g. "data.csv: column 'Type' is both
+ * numeric and categorical"). */
 int csv_reader_read(const char *path, const struct csv_reader_options *opts, struct table **out,
                     char *err, size_t errsz);
 

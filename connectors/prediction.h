@@ -20,13 +20,21 @@ struct prediction {
     int32_t model_version;
     int32_t source_partition;
     int64_t source_offset;
+    const double *probabilities; /* a classifier's, one per class in the model's order */
+    size_t nprobabilities;       /* 0 for a regression */
 };
+
+/* Returns the prediction schema (config/schemas/prediction.avsc) as JSON text; static. */
+const char *prediction_schema_json(void);
 
 /* Appends the encoding of p to buf. */
 void prediction_encode(const struct prediction *p, struct avro_wire_buf *buf);
 
-/* Decodes one prediction from buf[0..len). Returns TB_OK, or TB_PARSE when the
- * bytes are not exactly one prediction record. */
-int prediction_decode(const void *buf, size_t len, struct prediction *out);
+/* Decodes one prediction from buf[0..len); its probabilities go into
+ * probabilities[0..capacity), which out->probabilities then points to. Returns
+ * TB_OK, or TB_PARSE when the bytes are not exactly one prediction record or it
+ * has more than capacity probabilities. */
+int prediction_decode(const void *buf, size_t len, struct prediction *out, double *probabilities,
+                      size_t capacity);
 
 #endif

@@ -2,6 +2,7 @@
 #include "models/artefact.h"
 
 #include "models/crc32.h"
+#include "service/clock.h"
 #include "service/error.h"
 #include "service/mem.h"
 
@@ -23,8 +24,8 @@
 /* "crc32:" and 8 hex digits, without the NUL. */
 #define ARTEFACT_CHECKSUM_LEN 14
 
-/* Refuse files larger than this before reading them into memory: the largest model this build
- * accepts (RIDGE_MAX_FEATURES coefficients and names) is a few megabytes. */
+/* Refuse files larger than this before reading them into memory: real models, even with
+ * thousands of features and classes, take a few megabytes at most. */
 #define ARTEFACT_MAX_FILE_BYTES (256L * 1024 * 1024)
 
 #define ARTEFACT_SYNC_BYTES 16
@@ -46,9 +47,29 @@ static const char artefact_schema_text[] =
     "    {\"name\": \"input_schema_fingerprint\", \"type\": \"string\"},\n"
     "    {\"name\": \"checksum\", \"type\": \"string\"}\n"
     "  ]}},\n"
+    "  {\"name\": \"pipeline\", \"type\": {\"type\": \"record\", \"name\": \"Pipeline\", "
+    "\"fields\": [\n"
+    "    {\"name\": \"numeric\", \"type\": {\"type\": \"array\", \"items\": \"string\"}},\n"
+    "    {\"name\": \"categorical\", \"type\": {\"type\": \"array\", \"items\": "
+    "{\"type\": \"record\", \"name\": \"Categorical\", \"fields\": [\n"
+    "      {\"name\": \"name\", \"type\": \"string\"},\n"
+    "      {\"name\": \"categories\", \"type\": {\"type\": \"array\", \"items\": \"string\"}}\n"
+    "    ]}}},\n"
+    "    {\"name\": \"impute\", \"type\": \"string\"},\n"
+    "    {\"name\": \"impute_value\", \"type\": \"double\"},\n"
+    "    {\"name\": \"fill\", \"type\": {\"type\": \"array\", \"items\": \"double\"}},\n"
+    "    {\"name\": \"indicator\", \"type\": {\"type\": \"array\", \"items\": \"boolean\"}},\n"
+    "    {\"name\": \"window\", \"type\": \"int\"},\n"
+    "    {\"name\": \"window_stats\", \"type\": {\"type\": \"array\", \"items\": \"string\"}},\n"
+    "    {\"name\": \"window_columns\", \"type\": {\"type\": \"array\", \"items\": \"int\"}},\n"
+    "    {\"name\": \"scale\", \"type\": \"string\"},\n"
+    "    {\"name\": \"offset\", \"type\": {\"type\": \"array\", \"items\": \"double\"}},\n"
+    "    {\"name\": \"factor\", \"type\": {\"type\": \"array\", \"items\": \"double\"}}\n"
+    "  ]}},\n"
     "  {\"name\": \"model\", \"type\": {\"type\": \"record\", \"name\": \"Model\", \"fields\": [\n"
     "    {\"name\": \"kind\", \"type\": \"string\"},\n"
-    "    {\"name\": \"intercept\", \"type\": \"double\"},\n"
+    "    {\"name\": \"classes\", \"type\": {\"type\": \"array\", \"items\": \"double\"}},\n"
+    "    {\"name\": \"intercepts\", \"type\": {\"type\": \"array\", \"items\": \"double\"}},\n"
     "    {\"name\": \"coefficients\", \"type\": {\"type\": \"array\", \"items\": \"double\"}}\n"
     "  ]}}\n"
     "]}\n";
@@ -66,12 +87,10 @@ struct artefact {
     char *label;
     char *input_schema_fingerprint;
     char checksum[ARTEFACT_CHECKSUM_LEN + 1];
-    char **features;
-    size_t nfeatures;
     struct artefact_params hyperparameters;
     struct artefact_params metrics;
-    char *model_kind;
-    struct ridge_model ridge;
+    struct pipeline *pipeline;
+    struct linear_model model;
 };
 
 /* The parsed schema, its generic class and one value of it. */
@@ -141,13 +160,10 @@ void artefact_destroy(struct artefact *artefact)
 {
     if (!artefact)
         return;
-    ridge_model_free(&artefact->ridge);
-    free(artefact->model_kind);
+    linear_model_free(&artefact->model);
+    pipeline_destroy(artefact->pipeline);
     artefact_params_release(&artefact->metrics);
     artefact_params_release(&artefact->hyperparameters);
-    for (size_t i = 0; i < artefact->nfeatures; i++)
-        free(artefact->features[i]);
-    free(artefact->features);
     free(artefact->input_schema_fingerprint);
     free(artefact->label);
     free(artefact->trainer);
@@ -155,7 +171,11 @@ void artefact_destroy(struct artefact *artefact)
     free(artefact);
 }
 
-/* --- the model record and its checksum ------------------------------------------------------ */
+/* --- the pipeline and model records, and their checksum ----------------------------------------
+ */
+
+static const char *const artefact_impute_names[] = {"none", "mean", "constant"};
+static const char *const artefact_scale_names[] = {"none", "standard", "minmax"};
 
 static int artefact_set_string(avro_value_t *record, const char *field, const char *value)
 {
@@ -164,14 +184,45 @@ static int artefact_set_string(avro_value_t *record, const char *field, const ch
            avro_value_set_string(&child, value);
 }
 
+static int artefact_set_double(avro_value_t *record, const char *field, double value)
+{
+    avro_value_t child;
+    return avro_value_get_by_name(record, field, &child, NULL) ||
+           avro_value_set_double(&child, value);
+}
+
+static int artefact_set_int(avro_value_t *record, const char *field, int32_t value)
+{
+    avro_value_t child;
+    return avro_value_get_by_name(record, field, &child, NULL) || avro_value_set_int(&child, value);
+}
+
+/* Empties the array field and returns it in *array; nonzero on failure. */
+static int artefact_reset_array(avro_value_t *record, const char *field, avro_value_t *array)
+{
+    return avro_value_get_by_name(record, field, array, NULL) || avro_value_reset(array);
+}
+
 static int artefact_set_double_array(avro_value_t *record, const char *field, const double *values,
                                      size_t count)
 {
     avro_value_t array, element;
-    if (avro_value_get_by_name(record, field, &array, NULL) || avro_value_reset(&array))
+    if (artefact_reset_array(record, field, &array))
         return 1;
     for (size_t i = 0; i < count; i++)
         if (avro_value_append(&array, &element, NULL) || avro_value_set_double(&element, values[i]))
+            return 1;
+    return 0;
+}
+
+static int artefact_set_string_array(avro_value_t *record, const char *field,
+                                     const char *const *values, size_t count)
+{
+    avro_value_t array, element;
+    if (artefact_reset_array(record, field, &array))
+        return 1;
+    for (size_t i = 0; i < count; i++)
+        if (avro_value_append(&array, &element, NULL) || avro_value_set_string(&element, values[i]))
             return 1;
     return 0;
 }
@@ -189,15 +240,59 @@ static int artefact_set_map(avro_value_t *record, const char *field,
     return 0;
 }
 
-/* Fills the model field of an artefact record; nonzero (an Avro error) on failure. */
-static int artefact_fill_model(const struct artefact *a, avro_value_t *record)
+/* Fills the pipeline field of an artefact record from the fitted spec; nonzero on failure. */
+static int artefact_fill_pipeline(const struct pipeline_spec *spec, avro_value_t *record)
 {
-    avro_value_t model, intercept;
+    avro_value_t pipeline, array, element, child;
+    if (avro_value_get_by_name(record, "pipeline", &pipeline, NULL) ||
+        artefact_set_string_array(&pipeline, "numeric", (const char *const *)spec->numeric,
+                                  spec->nnumeric) ||
+        artefact_reset_array(&pipeline, "categorical", &array))
+        return 1;
+    for (size_t j = 0; j < spec->ncategorical; j++)
+        if (avro_value_append(&array, &element, NULL) ||
+            artefact_set_string(&element, "name", spec->categorical[j]) ||
+            artefact_set_string_array(&element, "categories",
+                                      (const char *const *)spec->categories[j],
+                                      spec->ncategories[j]))
+            return 1;
+    if (artefact_set_string(&pipeline, "impute", artefact_impute_names[spec->impute]) ||
+        artefact_set_double(&pipeline, "impute_value", spec->impute_value) ||
+        artefact_set_double_array(&pipeline, "fill", spec->fill, spec->nnumeric) ||
+        artefact_reset_array(&pipeline, "indicator", &array))
+        return 1;
+    for (size_t i = 0; i < spec->nnumeric; i++)
+        if (avro_value_append(&array, &element, NULL) ||
+            avro_value_set_boolean(&element, spec->indicator[i]))
+            return 1;
+    if (artefact_set_int(&pipeline, "window", (int32_t)spec->window) ||
+        artefact_reset_array(&pipeline, "window_stats", &array))
+        return 1;
+    for (unsigned bit = 1; bit <= PIPELINE_STAT_COUNT; bit <<= 1)
+        if ((spec->window_stats & bit) &&
+            (avro_value_append(&array, &element, NULL) ||
+             avro_value_set_string(&element, pipeline_stat_name(bit))))
+            return 1;
+    if (artefact_reset_array(&pipeline, "window_columns", &array))
+        return 1;
+    for (size_t i = 0; i < spec->nwindow_columns; i++)
+        if (avro_value_append(&array, &child, NULL) ||
+            avro_value_set_int(&child, (int32_t)spec->window_columns[i]))
+            return 1;
+    return artefact_set_string(&pipeline, "scale", artefact_scale_names[spec->scale]) ||
+           artefact_set_double_array(&pipeline, "offset", spec->offset, spec->nscaled) ||
+           artefact_set_double_array(&pipeline, "factor", spec->factor, spec->nscaled);
+}
+
+/* Fills the model field of an artefact record; nonzero (an Avro error) on failure. */
+static int artefact_fill_model(const struct linear_model *m, avro_value_t *record)
+{
+    avro_value_t model;
     return avro_value_get_by_name(record, "model", &model, NULL) ||
-           artefact_set_string(&model, "kind", a->model_kind) ||
-           avro_value_get_by_name(&model, "intercept", &intercept, NULL) ||
-           avro_value_set_double(&intercept, a->ridge.intercept) ||
-           artefact_set_double_array(&model, "coefficients", a->ridge.coef, a->ridge.nfeatures);
+           artefact_set_string(&model, "kind", linear_kind_name(m->kind)) ||
+           artefact_set_double_array(&model, "classes", m->classes, m->nclasses) ||
+           artefact_set_double_array(&model, "intercepts", m->intercept, m->noutputs) ||
+           artefact_set_double_array(&model, "coefficients", m->coef, m->noutputs * m->nfeatures);
 }
 
 /* Fills a whole artefact record; nonzero (an Avro error) on failure. */
@@ -206,8 +301,7 @@ static int artefact_fill(const struct artefact *a, avro_value_t *record)
     avro_value_t manifest, field, element;
     if (avro_value_get_by_name(record, "manifest", &manifest, NULL) ||
         artefact_set_string(&manifest, "name", a->name) ||
-        avro_value_get_by_name(&manifest, "version", &field, NULL) ||
-        avro_value_set_int(&field, a->version) ||
+        artefact_set_int(&manifest, "version", a->version) ||
         avro_value_get_by_name(&manifest, "created_at", &field, NULL) ||
         avro_value_set_long(&field, a->created_at_ms) ||
         artefact_set_string(&manifest, "trainer", a->trainer) ||
@@ -216,65 +310,105 @@ static int artefact_fill(const struct artefact *a, avro_value_t *record)
         artefact_set_string(&manifest, "label", a->label) ||
         artefact_set_string(&manifest, "input_schema_fingerprint", a->input_schema_fingerprint) ||
         artefact_set_string(&manifest, "checksum", a->checksum) ||
-        avro_value_get_by_name(&manifest, "features", &field, NULL) || avro_value_reset(&field))
+        artefact_reset_array(&manifest, "features", &field))
         return 1;
-    for (size_t i = 0; i < a->nfeatures; i++)
+    for (size_t i = 0; i < pipeline_nfeatures(a->pipeline); i++)
         if (avro_value_append(&field, &element, NULL) ||
-            avro_value_set_string(&element, a->features[i]))
+            avro_value_set_string(&element, pipeline_feature_name(a->pipeline, i)))
             return 1;
-    return artefact_fill_model(a, record);
+    return artefact_fill_pipeline(pipeline_spec(a->pipeline), record) ||
+           artefact_fill_model(&a->model, record);
 }
 
-/* Writes "crc32:xxxxxxxx" of the Avro binary encoding of model into out. */
-static int artefact_model_checksum(avro_value_t *model, char out[ARTEFACT_CHECKSUM_LEN + 1],
-                                   char *err, size_t errsz)
+/* Continues *crc over the Avro binary encoding of value. */
+static int artefact_crc_value(avro_value_t *value, uint32_t *crc, char *err, size_t errsz)
 {
     size_t size = 0;
-    if (avro_value_sizeof(model, &size) != 0)
-        return tb_fail(err, errsz, TB_ARTEFACT, "cannot size the model record: %s",
-                       avro_strerror());
-    char *buf = mem_alloc(size);
+    if (avro_value_sizeof(value, &size) != 0)
+        return tb_fail(err, errsz, TB_ARTEFACT, "cannot size a record: %s", avro_strerror());
+    char *buf = mem_alloc(size ? size : 1);
     avro_writer_t writer = avro_writer_memory(buf, (int64_t)size);
-    int rc = writer ? avro_value_write(writer, model) : ENOMEM;
+    int rc = writer ? avro_value_write(writer, value) : ENOMEM;
     if (writer)
         avro_writer_free(writer);
     if (rc == 0)
-        snprintf(out, ARTEFACT_CHECKSUM_LEN + 1, "crc32:%08" PRIx32, crc32_compute(buf, size));
+        *crc = crc32_update(*crc, buf, size);
     free(buf);
     if (rc != 0)
-        return tb_fail(err, errsz, TB_ARTEFACT, "cannot encode the model record: %s",
-                       avro_strerror());
+        return tb_fail(err, errsz, TB_ARTEFACT, "cannot encode a record: %s", avro_strerror());
     return TB_OK;
+}
+
+/* Writes "crc32:xxxxxxxx" of the encodings of the record's pipeline and model into out. */
+static int artefact_content_checksum(avro_value_t *record, char out[ARTEFACT_CHECKSUM_LEN + 1],
+                                     char *err, size_t errsz)
+{
+    avro_value_t pipeline, model;
+    uint32_t crc = 0;
+    if (avro_value_get_by_name(record, "pipeline", &pipeline, NULL) ||
+        avro_value_get_by_name(record, "model", &model, NULL))
+        return tb_fail(err, errsz, TB_ARTEFACT, "artefact record lacks pipeline or model");
+    int rc = artefact_crc_value(&pipeline, &crc, err, errsz);
+    if (rc == TB_OK)
+        rc = artefact_crc_value(&model, &crc, err, errsz);
+    if (rc == TB_OK)
+        snprintf(out, ARTEFACT_CHECKSUM_LEN + 1, "crc32:%08" PRIx32, crc);
+    return rc;
 }
 
 static int artefact_compute_checksum(struct artefact *a, char *err, size_t errsz)
 {
     struct artefact_avro av;
-    avro_value_t model;
     int rc = artefact_avro_open(&av, err, errsz);
     if (rc != TB_OK)
         goto cleanup;
-    if (artefact_fill_model(a, &av.value) ||
-        avro_value_get_by_name(&av.value, "model", &model, NULL)) {
-        rc = tb_fail(err, errsz, TB_ARTEFACT, "cannot build the model record: %s", avro_strerror());
+    if (artefact_fill_pipeline(pipeline_spec(a->pipeline), &av.value) ||
+        artefact_fill_model(&a->model, &av.value)) {
+        rc = tb_fail(err, errsz, TB_ARTEFACT, "cannot build the artefact record: %s",
+                     avro_strerror());
         goto cleanup;
     }
-    rc = artefact_model_checksum(&model, a->checksum, err, errsz);
+    rc = artefact_content_checksum(&av.value, a->checksum, err, errsz);
 
 cleanup:
     artefact_avro_close(&av);
     return rc;
 }
 
-static int64_t artefact_now_ms(void)
+/* Checks that the model's shape fits its kind and the pipeline, and that its numbers are
+ * finite; the message starts with origin. */
+static int artefact_check_model(const char *origin, const struct linear_model *m,
+                                const struct pipeline *pipeline, char *err, size_t errsz)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    size_t nfeatures = pipeline_nfeatures(pipeline);
+    size_t want_classes = m->kind == LINEAR_RIDGE      ? 0
+                          : m->kind == LINEAR_LOGISTIC ? 2
+                                                       : m->nclasses;
+    size_t want_outputs = m->kind == LINEAR_SOFTMAX ? m->nclasses : 1;
+    if (m->nclasses != want_classes || (m->kind == LINEAR_SOFTMAX && m->nclasses < 2))
+        return tb_fail(err, errsz, TB_ARTEFACT, "%s: a %s model with %zu classes", origin,
+                       linear_kind_name(m->kind), m->nclasses);
+    if (m->noutputs != want_outputs || m->nfeatures != nfeatures)
+        return tb_fail(err, errsz, TB_ARTEFACT,
+                       "%s: a model of %zu outputs over %zu features does not fit %zu outputs of "
+                       "the pipeline's %zu features",
+                       origin, m->noutputs, m->nfeatures, want_outputs, nfeatures);
+    for (size_t k = 0; k < m->nclasses; k++)
+        if (!isfinite(m->classes[k]) || (k > 0 && !(m->classes[k] > m->classes[k - 1])))
+            return tb_fail(err, errsz, TB_ARTEFACT,
+                           "%s: classes are not finite and strictly ascending", origin);
+    for (size_t k = 0; k < m->noutputs; k++)
+        if (!isfinite(m->intercept[k]))
+            return tb_fail(err, errsz, TB_ARTEFACT, "%s: intercept %zu is not finite", origin, k);
+    for (size_t i = 0; i < m->noutputs * nfeatures; i++)
+        if (!isfinite(m->coef[i]))
+            return tb_fail(err, errsz, TB_ARTEFACT, "%s: coefficient %zu (%s) is not finite",
+                           origin, i, pipeline_feature_name(pipeline, i % nfeatures));
+    return TB_OK;
 }
 
-struct artefact *artefact_new_ridge(const struct artefact_info *info,
-                                    const struct ridge_model *model, char *err, size_t errsz)
+struct artefact *artefact_new(const struct artefact_info *info, const struct pipeline *pipeline,
+                              const struct linear_model *model, char *err, size_t errsz)
 {
     struct artefact *a = NULL;
 
@@ -286,40 +420,28 @@ struct artefact *artefact_new_ridge(const struct artefact_info *info,
         tb_fail(err, errsz, TB_USAGE, "artefact %s needs a label", info->name);
         goto fail;
     }
-    if (info->nfeatures == 0 || !info->features) {
-        tb_fail(err, errsz, TB_USAGE, "artefact %s has no features", info->name);
-        goto fail;
-    }
-    if (model->nfeatures != info->nfeatures || !model->coef) {
+    if (model->nfeatures != pipeline_nfeatures(pipeline) || !model->coef || !model->intercept) {
         tb_fail(err, errsz, TB_USAGE,
-                "artefact %s: the model has %zu coefficients but %zu features", info->name,
-                model->nfeatures, info->nfeatures);
+                "artefact %s: the model takes %zu features but the pipeline "
+                "makes %zu",
+                info->name, model->nfeatures, pipeline_nfeatures(pipeline));
         goto fail;
     }
-    for (size_t i = 0; i < info->nfeatures; i++) {
-        if (!info->features[i] || !info->features[i][0]) {
-            tb_fail(err, errsz, TB_USAGE, "artefact %s: feature %zu has no name", info->name, i);
-            goto fail;
-        }
-    }
+    if (artefact_check_model(info->name, model, pipeline, err, errsz) != TB_OK)
+        goto fail;
 
     a = mem_calloc(1, sizeof(*a));
+    a->pipeline = pipeline_new(pipeline_spec(pipeline), err, errsz);
+    if (!a->pipeline)
+        goto fail;
     a->name = mem_strdup(info->name);
     a->version = info->version;
-    a->created_at_ms = info->created_at_ms ? info->created_at_ms : artefact_now_ms();
-    a->trainer = mem_strdup(info->trainer ? info->trainer : "ridge");
+    a->created_at_ms = info->created_at_ms ? info->created_at_ms : clock_wall_ms();
+    a->trainer = mem_strdup(info->trainer ? info->trainer : linear_kind_name(model->kind));
     a->label = mem_strdup(info->label);
     a->input_schema_fingerprint =
         mem_strdup(info->input_schema_fingerprint ? info->input_schema_fingerprint : "");
-    a->features = mem_calloc(info->nfeatures, sizeof(char *));
-    a->nfeatures = info->nfeatures;
-    for (size_t i = 0; i < info->nfeatures; i++)
-        a->features[i] = mem_strdup(info->features[i]);
-    a->model_kind = mem_strdup("ridge");
-    a->ridge.nfeatures = model->nfeatures;
-    a->ridge.intercept = model->intercept;
-    a->ridge.coef = mem_alloc(model->nfeatures * sizeof(double));
-    memcpy(a->ridge.coef, model->coef, model->nfeatures * sizeof(double));
+    linear_model_copy(&a->model, model);
 
     if (artefact_compute_checksum(a, err, errsz) != TB_OK)
         goto fail;
@@ -328,6 +450,11 @@ struct artefact *artefact_new_ridge(const struct artefact_info *info,
 fail:
     artefact_destroy(a);
     return NULL;
+}
+
+void artefact_set_version(struct artefact *artefact, int32_t version)
+{
+    artefact->version = version;
 }
 
 void artefact_set_hyperparameter(struct artefact *artefact, const char *name, double value)
@@ -358,63 +485,109 @@ static int artefact_sync_directory(const char *path, char *err, size_t errsz)
     return rc;
 }
 
-int artefact_write(const struct artefact *artefact, const char *path, char *err, size_t errsz)
+int artefact_encode(const struct artefact *artefact, unsigned char **buf, size_t *len, char *err,
+                    size_t errsz)
 {
     struct artefact_avro av;
     avro_file_writer_t writer = NULL;
+    char *data = NULL;
+    size_t size = 0, record_bytes = 0;
     FILE *fp = NULL;
-    char *tmp = NULL;
-    bool tmp_exists = false;
-    size_t record_bytes = 0;
 
+    *buf = NULL;
+    *len = 0;
     int rc = artefact_avro_open(&av, err, errsz);
     if (rc != TB_OK)
         goto cleanup;
     if (artefact_fill(artefact, &av.value) || avro_value_sizeof(&av.value, &record_bytes)) {
-        rc = tb_fail(err, errsz, TB_ARTEFACT, "%s: cannot build the artefact record: %s", path,
+        rc = tb_fail(err, errsz, TB_ARTEFACT, "cannot build the artefact record: %s",
                      avro_strerror());
         goto cleanup;
     }
-
-    size_t tmp_size = strlen(path) + 32;
-    tmp = mem_alloc(tmp_size);
-    snprintf(tmp, tmp_size, "%s.tmp.%ld", path, (long)getpid());
-    /* O_TRUNC, not O_EXCL: in a container every run has the same pid, and a temporary left by a
-     * crash must not block the next write. */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = tb_fail(err, errsz, TB_IO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
-        goto cleanup;
-    }
-    tmp_exists = true;
-    fp = fdopen(fd, "wb");
+    fp = open_memstream(&data, &size);
     if (!fp) {
-        rc = tb_fail(err, errsz, TB_IO, "%s: %s", tmp, strerror(errno));
-        close(fd);
+        rc = tb_fail(err, errsz, TB_NOMEM, "open_memstream: %s", strerror(errno));
         goto cleanup;
     }
     /* One block big enough for the record: the default 16 KiB would refuse large models. */
-    if (avro_file_writer_create_with_codec_fp(fp, tmp, 0, av.schema, &writer, "null",
+    if (avro_file_writer_create_with_codec_fp(fp, "artefact", 0, av.schema, &writer, "null",
                                               record_bytes + 64) != 0 ||
         avro_file_writer_append_value(writer, &av.value) != 0) {
-        rc = tb_fail(err, errsz, TB_ARTEFACT, "%s: cannot write the Avro container: %s", tmp,
+        rc = tb_fail(err, errsz, TB_ARTEFACT, "cannot encode the Avro container: %s",
                      avro_strerror());
         goto cleanup;
     }
     int close_rc = avro_file_writer_close(writer);
     writer = NULL;
     if (close_rc != 0 || fflush(fp) != 0 || ferror(fp)) {
-        rc = tb_fail(err, errsz, TB_IO, "%s: cannot write: %s", tmp,
+        rc = tb_fail(err, errsz, TB_ARTEFACT, "cannot encode the Avro container: %s",
                      close_rc ? avro_strerror() : strerror(errno));
         goto cleanup;
     }
-    if (fsync(fileno(fp)) != 0) {
+    fclose(fp);
+    fp = NULL;
+    *buf = (unsigned char *)data;
+    *len = size;
+    data = NULL;
+
+cleanup:
+    if (writer)
+        avro_file_writer_close(writer);
+    if (fp)
+        fclose(fp);
+    free(data);
+    artefact_avro_close(&av);
+    return rc;
+}
+
+/* Writes len bytes to fd; TB_OK or TB_IO with the reason. */
+static int artefact_write_all(int fd, const unsigned char *buf, size_t len, const char *path,
+                              char *err, size_t errsz)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return tb_fail(err, errsz, TB_IO, "%s: cannot write: %s", path, strerror(errno));
+        buf += n;
+        len -= (size_t)n;
+    }
+    return TB_OK;
+}
+
+int artefact_write(const struct artefact *artefact, const char *path, char *err, size_t errsz)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    char *tmp = NULL;
+    int fd = -1;
+    bool tmp_exists = false;
+
+    int rc = artefact_encode(artefact, &buf, &len, err, errsz);
+    if (rc != TB_OK)
+        goto cleanup;
+    size_t tmp_size = strlen(path) + 32;
+    tmp = mem_alloc(tmp_size);
+    snprintf(tmp, tmp_size, "%s.tmp.%ld", path, (long)getpid());
+    /* O_TRUNC, not O_EXCL: in a container every run has the same pid, and a temporary left by a
+     * crash must not block the next write. */
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = tb_fail(err, errsz, TB_IO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
+        goto cleanup;
+    }
+    tmp_exists = true;
+    rc = artefact_write_all(fd, buf, len, tmp, err, errsz);
+    if (rc != TB_OK)
+        goto cleanup;
+    if (fsync(fd) != 0) {
         rc = tb_fail(err, errsz, TB_IO, "%s: cannot fsync: %s", tmp, strerror(errno));
         goto cleanup;
     }
-    int fclose_rc = fclose(fp);
-    fp = NULL;
-    if (fclose_rc != 0) {
+    int close_rc = close(fd);
+    fd = -1;
+    if (close_rc != 0) {
         rc = tb_fail(err, errsz, TB_IO, "%s: cannot close: %s", tmp, strerror(errno));
         goto cleanup;
     }
@@ -427,14 +600,12 @@ int artefact_write(const struct artefact *artefact, const char *path, char *err,
     rc = artefact_sync_directory(path, err, errsz);
 
 cleanup:
-    if (writer)
-        avro_file_writer_close(writer);
-    if (fp)
-        fclose(fp);
+    if (fd >= 0)
+        close(fd);
     if (tmp_exists)
         unlink(tmp);
     free(tmp);
-    artefact_avro_close(&av);
+    free(buf);
     return rc;
 }
 
@@ -579,6 +750,9 @@ enum artefact_wire {
     WIRE_MAP_OF_DOUBLE,
     WIRE_ARRAY_OF_STRING,
     WIRE_ARRAY_OF_DOUBLE,
+    WIRE_ARRAY_OF_BOOLEAN,
+    WIRE_ARRAY_OF_INT,
+    WIRE_ARRAY_OF_CATEGORICAL, /* records of a string and an array of strings */
 };
 
 static const struct {
@@ -595,8 +769,21 @@ static const struct {
     {"manifest.label", WIRE_STRING},
     {"manifest.input_schema_fingerprint", WIRE_STRING},
     {"manifest.checksum", WIRE_STRING},
+    {"pipeline.numeric", WIRE_ARRAY_OF_STRING},
+    {"pipeline.categorical", WIRE_ARRAY_OF_CATEGORICAL},
+    {"pipeline.impute", WIRE_STRING},
+    {"pipeline.impute_value", WIRE_DOUBLE},
+    {"pipeline.fill", WIRE_ARRAY_OF_DOUBLE},
+    {"pipeline.indicator", WIRE_ARRAY_OF_BOOLEAN},
+    {"pipeline.window", WIRE_INT},
+    {"pipeline.window_stats", WIRE_ARRAY_OF_STRING},
+    {"pipeline.window_columns", WIRE_ARRAY_OF_INT},
+    {"pipeline.scale", WIRE_STRING},
+    {"pipeline.offset", WIRE_ARRAY_OF_DOUBLE},
+    {"pipeline.factor", WIRE_ARRAY_OF_DOUBLE},
     {"model.kind", WIRE_STRING},
-    {"model.intercept", WIRE_DOUBLE},
+    {"model.classes", WIRE_ARRAY_OF_DOUBLE},
+    {"model.intercepts", WIRE_ARRAY_OF_DOUBLE},
     {"model.coefficients", WIRE_ARRAY_OF_DOUBLE},
 };
 
@@ -606,6 +793,33 @@ static bool artefact_skip(struct artefact_cursor *c, size_t bytes)
         return false;
     c->p += bytes;
     return true;
+}
+
+static bool artefact_skip_blocks(struct artefact_cursor *c, enum artefact_wire wire);
+
+/* Skips one item of an array or map of the given wire type. */
+static bool artefact_skip_item(struct artefact_cursor *c, enum artefact_wire wire)
+{
+    const unsigned char *bytes;
+    size_t len;
+    int64_t v;
+    switch (wire) {
+    case WIRE_MAP_OF_DOUBLE:
+        return artefact_read_bytes(c, &bytes, &len) && artefact_skip(c, 8);
+    case WIRE_ARRAY_OF_STRING:
+        return artefact_read_bytes(c, &bytes, &len);
+    case WIRE_ARRAY_OF_DOUBLE:
+        return artefact_skip(c, 8);
+    case WIRE_ARRAY_OF_BOOLEAN:
+        return c->p < c->end && *c->p++ <= 1;
+    case WIRE_ARRAY_OF_INT:
+        return artefact_read_long(c, &v) && v >= INT32_MIN && v <= INT32_MAX;
+    case WIRE_ARRAY_OF_CATEGORICAL:
+        return artefact_read_bytes(c, &bytes, &len) &&
+               artefact_skip_blocks(c, WIRE_ARRAY_OF_STRING);
+    default:
+        return false;
+    }
 }
 
 /* Skips one array or map of the given wire type: blocks of (count, [byte size,] items). */
@@ -625,14 +839,9 @@ static bool artefact_skip_blocks(struct artefact_cursor *c, enum artefact_wire w
         /* Every item takes at least one byte, so a count beyond the bytes left is corrupt. */
         if (count > c->end - c->p)
             return false;
-        for (int64_t i = 0; i < count; i++) {
-            const unsigned char *bytes;
-            size_t len;
-            if (wire != WIRE_ARRAY_OF_DOUBLE && !artefact_read_bytes(c, &bytes, &len))
+        for (int64_t i = 0; i < count; i++)
+            if (!artefact_skip_item(c, wire))
                 return false;
-            if (wire != WIRE_ARRAY_OF_STRING && !artefact_skip(c, 8))
-                return false;
-        }
     }
 }
 
@@ -661,9 +870,7 @@ static int artefact_check_record(const char *path, const unsigned char *record, 
         case WIRE_DOUBLE:
             ok = artefact_skip(&c, 8);
             break;
-        case WIRE_MAP_OF_DOUBLE:
-        case WIRE_ARRAY_OF_STRING:
-        case WIRE_ARRAY_OF_DOUBLE:
+        default:
             ok = artefact_skip_blocks(&c, artefact_layout[i].wire);
             break;
         }
@@ -744,31 +951,263 @@ static int artefact_get_map(avro_value_t *record, const char *field, struct arte
     return 0;
 }
 
+/* Reads the array field of record into a new array of *count items; nonzero on failure. The
+ * wire checks bounded the counts, so the allocations are bounded by the file's size. */
+static int artefact_get_doubles(avro_value_t *record, const char *field, double **out,
+                                size_t *count)
+{
+    avro_value_t array, element;
+    *out = NULL;
+    if (avro_value_get_by_name(record, field, &array, NULL) || avro_value_get_size(&array, count))
+        return 1;
+    *out = *count ? mem_calloc(*count, sizeof **out) : NULL; /* an empty array is NULL */
+    for (size_t i = 0; i < *count; i++)
+        if (avro_value_get_by_index(&array, i, &element, NULL) ||
+            avro_value_get_double(&element, &(*out)[i]))
+            return 1;
+    return 0;
+}
+
+static int artefact_get_strings(avro_value_t *record, const char *field, char ***out, size_t *count)
+{
+    avro_value_t array, element;
+    *out = NULL;
+    if (avro_value_get_by_name(record, field, &array, NULL) || avro_value_get_size(&array, count))
+        return 1;
+    *out = mem_calloc(*count ? *count : 1, sizeof **out);
+    for (size_t i = 0; i < *count; i++) {
+        const char *s = NULL;
+        size_t size = 0;
+        if (avro_value_get_by_index(&array, i, &element, NULL) ||
+            avro_value_get_string(&element, &s, &size))
+            return 1;
+        (*out)[i] = mem_strndup(s, size ? size - 1 : 0);
+    }
+    return 0;
+}
+
+static void artefact_free_strings(char **strings, size_t count)
+{
+    for (size_t i = 0; strings && i < count; i++)
+        free(strings[i]);
+    free(strings);
+}
+
+/* Index of name in names[0..count), or -1. */
+static int artefact_lookup(const char *const *names, size_t count, const char *name)
+{
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(names[i], name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Frees what artefact_get_spec allocated. */
+static void artefact_spec_free(struct pipeline_spec *spec)
+{
+    artefact_free_strings(spec->numeric, spec->nnumeric);
+    for (size_t j = 0; j < spec->ncategorical; j++) {
+        artefact_free_strings(spec->categories[j], spec->ncategories[j]);
+        free(spec->categorical[j]);
+    }
+    free(spec->categories);
+    free(spec->ncategories);
+    free(spec->categorical);
+    free(spec->fill);
+    free(spec->indicator);
+    free(spec->window_columns);
+    free(spec->offset);
+    free(spec->factor);
+    *spec = (struct pipeline_spec){0};
+}
+
+/* Reads the pipeline record into spec (freed with artefact_spec_free even on failure). */
+static int artefact_get_spec(const char *path, avro_value_t *pipeline, struct pipeline_spec *spec,
+                             char *err, size_t errsz)
+{
+    avro_value_t array, element, child;
+    size_t count = 0;
+    char *word = NULL;
+    int rc = TB_OK;
+
+    if (artefact_get_strings(pipeline, "numeric", &spec->numeric, &spec->nnumeric) ||
+        avro_value_get_by_name(pipeline, "categorical", &array, NULL) ||
+        avro_value_get_size(&array, &count))
+        goto malformed;
+    spec->categorical = mem_calloc(count ? count : 1, sizeof *spec->categorical);
+    spec->categories = mem_calloc(count ? count : 1, sizeof *spec->categories);
+    spec->ncategories = mem_calloc(count ? count : 1, sizeof *spec->ncategories);
+    for (size_t j = 0; j < count; j++) {
+        if (avro_value_get_by_index(&array, j, &element, NULL))
+            goto malformed;
+        spec->ncategorical = j + 1;
+        spec->categorical[j] = artefact_get_string(&element, "name");
+        if (!spec->categorical[j] ||
+            artefact_get_strings(&element, "categories", &spec->categories[j],
+                                 &spec->ncategories[j]))
+            goto malformed;
+    }
+
+    word = artefact_get_string(pipeline, "impute");
+    int impute = word ? artefact_lookup(artefact_impute_names, 3, word) : -1;
+    if (impute < 0) {
+        rc = tb_fail(err, errsz, TB_ARTEFACT, "%s: unknown impute method '%s'", path,
+                     word ? word : "");
+        goto done;
+    }
+    spec->impute = (enum pipeline_impute)impute;
+    free(word);
+    word = NULL;
+    size_t nfill = 0;
+    if (avro_value_get_by_name(pipeline, "impute_value", &child, NULL) ||
+        avro_value_get_double(&child, &spec->impute_value) ||
+        artefact_get_doubles(pipeline, "fill", &spec->fill, &nfill) ||
+        avro_value_get_by_name(pipeline, "indicator", &array, NULL) ||
+        avro_value_get_size(&array, &count))
+        goto malformed;
+    if (nfill != spec->nnumeric || count != spec->nnumeric) {
+        rc = tb_fail(err, errsz, TB_ARTEFACT,
+                     "%s: pipeline has %zu numeric inputs but %zu fills and %zu indicators", path,
+                     spec->nnumeric, nfill, count);
+        goto done;
+    }
+    spec->indicator = mem_calloc(count ? count : 1, sizeof *spec->indicator);
+    for (size_t i = 0; i < count; i++) {
+        int flag = 0;
+        if (avro_value_get_by_index(&array, i, &element, NULL) ||
+            avro_value_get_boolean(&element, &flag))
+            goto malformed;
+        spec->indicator[i] = flag != 0;
+    }
+
+    int32_t window = 0;
+    char **stats = NULL;
+    size_t nstats = 0;
+    if (avro_value_get_by_name(pipeline, "window", &child, NULL) ||
+        avro_value_get_int(&child, &window) ||
+        artefact_get_strings(pipeline, "window_stats", &stats, &nstats)) {
+        artefact_free_strings(stats, nstats);
+        goto malformed;
+    }
+    if (window < 0) {
+        artefact_free_strings(stats, nstats);
+        rc = tb_fail(err, errsz, TB_ARTEFACT, "%s: negative window %d", path, (int)window);
+        goto done;
+    }
+    spec->window = (size_t)window;
+    for (size_t i = 0; i < nstats; i++) {
+        unsigned bit = pipeline_stat_parse(stats[i]);
+        if (!bit) {
+            rc = tb_fail(err, errsz, TB_ARTEFACT, "%s: unknown window statistic '%s'", path,
+                         stats[i]);
+            artefact_free_strings(stats, nstats);
+            goto done;
+        }
+        spec->window_stats |= bit;
+    }
+    artefact_free_strings(stats, nstats);
+    if (avro_value_get_by_name(pipeline, "window_columns", &array, NULL) ||
+        avro_value_get_size(&array, &spec->nwindow_columns))
+        goto malformed;
+    spec->window_columns =
+        mem_calloc(spec->nwindow_columns ? spec->nwindow_columns : 1, sizeof(size_t));
+    for (size_t i = 0; i < spec->nwindow_columns; i++) {
+        int32_t index = 0;
+        if (avro_value_get_by_index(&array, i, &element, NULL) ||
+            avro_value_get_int(&element, &index))
+            goto malformed;
+        if (index < 0) {
+            rc =
+                tb_fail(err, errsz, TB_ARTEFACT, "%s: negative window column %d", path, (int)index);
+            goto done;
+        }
+        spec->window_columns[i] = (size_t)index;
+    }
+
+    word = artefact_get_string(pipeline, "scale");
+    int scale = word ? artefact_lookup(artefact_scale_names, 3, word) : -1;
+    if (scale < 0) {
+        rc = tb_fail(err, errsz, TB_ARTEFACT, "%s: unknown scale method '%s'", path,
+                     word ? word : "");
+        goto done;
+    }
+    spec->scale = (enum pipeline_scale)scale;
+    size_t nfactor = 0;
+    if (artefact_get_doubles(pipeline, "offset", &spec->offset, &spec->nscaled) ||
+        artefact_get_doubles(pipeline, "factor", &spec->factor, &nfactor))
+        goto malformed;
+    if (nfactor != spec->nscaled) {
+        rc = tb_fail(err, errsz, TB_ARTEFACT, "%s: pipeline has %zu offsets but %zu factors", path,
+                     spec->nscaled, nfactor);
+        goto done;
+    }
+    goto done;
+
+malformed:
+    rc = tb_fail(err, errsz, TB_ARTEFACT, "%s: malformed pipeline record: %s", path,
+                 avro_strerror());
+done:
+    free(word);
+    return rc;
+}
+
+/* Reads the model record into a->model and checks its shape against nfeatures. */
+static int artefact_get_model(const char *path, avro_value_t *model, struct artefact *a,
+                              size_t nfeatures, char *err, size_t errsz)
+{
+    struct linear_model *m = &a->model;
+    char *kind = artefact_get_string(model, "kind");
+    int known = kind ? linear_kind_parse(kind, &m->kind) : TB_NOTFOUND;
+    if (known != TB_OK) {
+        int rc = tb_fail(err, errsz, TB_ARTEFACT,
+                         "%s: unsupported model kind '%s' (this build knows ridge, logistic and "
+                         "softmax)",
+                         path, kind ? kind : "");
+        free(kind);
+        return rc;
+    }
+    free(kind);
+    size_t ncoef = 0;
+    if (artefact_get_doubles(model, "classes", &m->classes, &m->nclasses) ||
+        artefact_get_doubles(model, "intercepts", &m->intercept, &m->noutputs) ||
+        artefact_get_doubles(model, "coefficients", &m->coef, &ncoef))
+        return tb_fail(err, errsz, TB_ARTEFACT, "%s: malformed model record", path);
+    m->nfeatures = nfeatures;
+    if (ncoef != m->noutputs * nfeatures)
+        return tb_fail(err, errsz, TB_ARTEFACT,
+                       "%s: %zu coefficients do not fit %zu outputs of %zu features", path, ncoef,
+                       m->noutputs, nfeatures);
+    return artefact_check_model(path, m, a->pipeline, err, errsz);
+}
+
 /* Moves the decoded record into a, checking its structure; the message starts with path. */
 static int artefact_extract(const char *path, avro_value_t *record, struct artefact *a, char *err,
                             size_t errsz)
 {
-    avro_value_t manifest, model, field, element;
-    size_t count = 0;
+    avro_value_t manifest, pipeline, model, field;
+    struct pipeline_spec spec = {0};
+    char **features = NULL;
+    size_t nfeatures = 0;
+    int rc = TB_OK;
 
     if (avro_value_get_by_name(record, "manifest", &manifest, NULL) ||
+        avro_value_get_by_name(record, "pipeline", &pipeline, NULL) ||
         avro_value_get_by_name(record, "model", &model, NULL))
-        return tb_fail(err, errsz, TB_ARTEFACT, "%s: record lacks manifest or model", path);
+        return tb_fail(err, errsz, TB_ARTEFACT, "%s: record lacks manifest, pipeline or model",
+                       path);
 
     a->name = artefact_get_string(&manifest, "name");
     a->trainer = artefact_get_string(&manifest, "trainer");
     a->label = artefact_get_string(&manifest, "label");
     a->input_schema_fingerprint = artefact_get_string(&manifest, "input_schema_fingerprint");
     char *checksum = artefact_get_string(&manifest, "checksum");
-    a->model_kind = artefact_get_string(&model, "kind");
-    bool strings_ok = a->name && a->trainer && a->label && a->input_schema_fingerprint &&
-                      checksum && a->model_kind;
+    bool strings_ok = a->name && a->trainer && a->label && a->input_schema_fingerprint && checksum;
     if (checksum)
         snprintf(a->checksum, sizeof(a->checksum), "%s", checksum);
     bool checksum_fits = checksum && strlen(checksum) == ARTEFACT_CHECKSUM_LEN;
     free(checksum);
     if (!strings_ok)
-        return tb_fail(err, errsz, TB_ARTEFACT, "%s: manifest or model lacks a string field", path);
+        return tb_fail(err, errsz, TB_ARTEFACT, "%s: the manifest lacks a string field", path);
 
     if (avro_value_get_by_name(&manifest, "version", &field, NULL) ||
         avro_value_get_int(&field, &a->version) ||
@@ -780,7 +1219,7 @@ static int artefact_extract(const char *path, avro_value_t *record, struct artef
                        avro_strerror());
 
     char content[ARTEFACT_CHECKSUM_LEN + 1];
-    int rc = artefact_model_checksum(&model, content, err, errsz);
+    rc = artefact_content_checksum(record, content, err, errsz);
     if (rc != TB_OK)
         return rc;
     if (!checksum_fits || strncmp(a->checksum, "crc32:", 6) != 0)
@@ -791,58 +1230,45 @@ static int artefact_extract(const char *path, avro_value_t *record, struct artef
         return tb_fail(err, errsz, TB_ARTEFACT, "%s: checksum mismatch (manifest %s, content %s)",
                        path, a->checksum, content);
 
-    if (strcmp(a->model_kind, "ridge") != 0)
-        return tb_fail(err, errsz, TB_ARTEFACT,
-                       "%s: unsupported model kind '%s' (this build knows ridge)", path,
-                       a->model_kind);
-
-    if (avro_value_get_by_name(&manifest, "features", &field, NULL) ||
-        avro_value_get_size(&field, &count))
-        return tb_fail(err, errsz, TB_ARTEFACT, "%s: malformed features", path);
-    if (count == 0 || count > RIDGE_MAX_FEATURES)
-        return tb_fail(err, errsz, TB_ARTEFACT, "%s: has %zu features (must be 1..%d)", path, count,
-                       RIDGE_MAX_FEATURES);
-    a->features = mem_calloc(count, sizeof(char *));
-    for (size_t i = 0; i < count; i++) {
-        const char *s = NULL;
-        size_t size = 0;
-        if (avro_value_get_by_index(&field, i, &element, NULL) ||
-            avro_value_get_string(&element, &s, &size))
-            return tb_fail(err, errsz, TB_ARTEFACT, "%s: malformed feature %zu", path, i);
-        a->features[i] = mem_strndup(s, size ? size - 1 : 0);
-        a->nfeatures = i + 1;
+    rc = artefact_get_spec(path, &pipeline, &spec, err, errsz);
+    if (rc != TB_OK)
+        goto cleanup;
+    char why[512];
+    a->pipeline = pipeline_new(&spec, why, sizeof why);
+    if (!a->pipeline) {
+        rc = tb_fail(err, errsz, TB_ARTEFACT, "%s: invalid pipeline: %s", path, why);
+        goto cleanup;
     }
-
-    size_t ncoef = 0;
-    double intercept;
-    if (avro_value_get_by_name(&model, "intercept", &field, NULL) ||
-        avro_value_get_double(&field, &intercept) ||
-        avro_value_get_by_name(&model, "coefficients", &field, NULL) ||
-        avro_value_get_size(&field, &ncoef))
-        return tb_fail(err, errsz, TB_ARTEFACT, "%s: malformed model record", path);
-    if (ncoef != a->nfeatures)
-        return tb_fail(err, errsz, TB_ARTEFACT, "%s: coefficients has %zu entries but %zu features",
-                       path, ncoef, a->nfeatures);
-    if (!isfinite(intercept))
-        return tb_fail(err, errsz, TB_ARTEFACT, "%s: the intercept is not finite", path);
-    a->ridge.coef = mem_alloc(ncoef * sizeof(double));
-    a->ridge.nfeatures = ncoef;
-    a->ridge.intercept = intercept;
-    for (size_t i = 0; i < ncoef; i++) {
-        if (avro_value_get_by_index(&field, i, &element, NULL) ||
-            avro_value_get_double(&element, &a->ridge.coef[i]))
-            return tb_fail(err, errsz, TB_ARTEFACT, "%s: malformed coefficient %zu", path, i);
-        if (!isfinite(a->ridge.coef[i]))
-            return tb_fail(err, errsz, TB_ARTEFACT, "%s: coefficient %zu (%s) is not finite", path,
-                           i, a->features[i]);
+    size_t p = pipeline_nfeatures(a->pipeline);
+    if (artefact_get_strings(&manifest, "features", &features, &nfeatures)) {
+        rc = tb_fail(err, errsz, TB_ARTEFACT, "%s: malformed features", path);
+        goto cleanup;
     }
-    return TB_OK;
+    if (nfeatures != p || p == 0) {
+        rc = tb_fail(err, errsz, TB_ARTEFACT,
+                     "%s: the manifest lists %zu features but the pipeline makes %zu", path,
+                     nfeatures, p);
+        goto cleanup;
+    }
+    for (size_t i = 0; i < p; i++) {
+        if (strcmp(features[i], pipeline_feature_name(a->pipeline, i)) != 0) {
+            rc = tb_fail(err, errsz, TB_ARTEFACT,
+                         "%s: manifest feature %zu is '%s' but the pipeline makes '%s'", path, i,
+                         features[i], pipeline_feature_name(a->pipeline, i));
+            goto cleanup;
+        }
+    }
+    rc = artefact_get_model(path, &model, a, p, err, errsz);
+
+cleanup:
+    artefact_free_strings(features, nfeatures);
+    artefact_spec_free(&spec);
+    return rc;
 }
 
-struct artefact *artefact_read(const char *path, char *err, size_t errsz)
+struct artefact *artefact_decode(const void *buf, size_t size, const char *origin, char *err,
+                                 size_t errsz)
 {
-    unsigned char *buf = NULL;
-    size_t size = 0;
     struct artefact_container container = {0};
     avro_schema_t writer_schema = NULL;
     struct artefact_avro av = {0};
@@ -850,15 +1276,14 @@ struct artefact *artefact_read(const char *path, char *err, size_t errsz)
     struct artefact *a = NULL;
     bool ok = false;
 
-    if (artefact_slurp(path, &buf, &size, err, errsz) != TB_OK ||
-        artefact_check_container(path, buf, size, &container, err, errsz) != TB_OK ||
+    if (artefact_check_container(origin, buf, size, &container, err, errsz) != TB_OK ||
         artefact_avro_open(&av, err, errsz) != TB_OK)
         goto cleanup;
     /* Avro C may leave a freed schema in its output when the JSON is bad, so parse into a
      * scratch variable and keep it only on success. */
     avro_schema_t parsed = NULL;
     if (avro_schema_from_json_length(container.schema_json, container.schema_len, &parsed) != 0) {
-        tb_fail(err, errsz, TB_ARTEFACT, "%s: the container's schema does not parse: %s", path,
+        tb_fail(err, errsz, TB_ARTEFACT, "%s: the container's schema does not parse: %s", origin,
                 avro_strerror());
         goto cleanup;
     }
@@ -867,32 +1292,32 @@ struct artefact *artefact_read(const char *path, char *err, size_t errsz)
         tb_fail(err, errsz, TB_ARTEFACT,
                 "%s: not a tributary model artefact (its schema differs from "
                 "config/schemas/model.avsc)",
-                path);
+                origin);
         goto cleanup;
     }
 
-    if (artefact_check_record(path, container.record, container.record_len, err, errsz) != TB_OK)
+    if (artefact_check_record(origin, container.record, container.record_len, err, errsz) != TB_OK)
         goto cleanup;
 
     /* Framing and record are checked, so Avro C's reader only meets well-formed bytes. */
-    FILE *mem = fmemopen(buf, size, "rb");
+    FILE *mem = fmemopen((void *)buf, size, "rb");
     if (!mem) {
-        tb_fail(err, errsz, TB_IO, "%s: fmemopen: %s", path, strerror(errno));
+        tb_fail(err, errsz, TB_IO, "%s: fmemopen: %s", origin, strerror(errno));
         goto cleanup;
     }
-    if (avro_file_reader_fp(mem, path, 1, &reader) != 0) {
-        tb_fail(err, errsz, TB_ARTEFACT, "%s: not an Avro container: %s", path, avro_strerror());
+    if (avro_file_reader_fp(mem, origin, 1, &reader) != 0) {
+        tb_fail(err, errsz, TB_ARTEFACT, "%s: not an Avro container: %s", origin, avro_strerror());
         reader = NULL;
         goto cleanup;
     }
     if (avro_file_reader_read_value(reader, &av.value) != 0) {
-        tb_fail(err, errsz, TB_ARTEFACT, "%s: cannot decode the artefact record: %s", path,
+        tb_fail(err, errsz, TB_ARTEFACT, "%s: cannot decode the artefact record: %s", origin,
                 avro_strerror());
         goto cleanup;
     }
 
     a = mem_calloc(1, sizeof(*a));
-    ok = artefact_extract(path, &av.value, a, err, errsz) == TB_OK;
+    ok = artefact_extract(origin, &av.value, a, err, errsz) == TB_OK;
 
 cleanup:
     if (reader)
@@ -900,11 +1325,21 @@ cleanup:
     artefact_avro_close(&av);
     if (writer_schema)
         avro_schema_decref(writer_schema);
-    free(buf);
     if (!ok) {
         artefact_destroy(a);
         return NULL;
     }
+    return a;
+}
+
+struct artefact *artefact_read(const char *path, char *err, size_t errsz)
+{
+    unsigned char *buf = NULL;
+    size_t size = 0;
+    if (artefact_slurp(path, &buf, &size, err, errsz) != TB_OK)
+        return NULL;
+    struct artefact *a = artefact_decode(buf, size, path, err, errsz);
+    free(buf);
     return a;
 }
 
@@ -960,21 +1395,93 @@ static void artefact_format_time(int64_t ms, char *out, size_t outsz)
     snprintf(out + len, outsz - len, ".%03dZ", (int)millis);
 }
 
+static json_t *artefact_json_strings(const char *const *strings, size_t count)
+{
+    json_t *array = json_array();
+    for (size_t i = 0; array && i < count; i++) {
+        if (json_array_append_new(array, artefact_json_string(strings[i])) != 0) {
+            json_decref(array);
+            return NULL;
+        }
+    }
+    return array;
+}
+
+static json_t *artefact_json_numbers(const double *values, size_t count)
+{
+    json_t *array = json_array();
+    for (size_t i = 0; array && i < count; i++) {
+        if (json_array_append_new(array, artefact_json_number(values[i])) != 0) {
+            json_decref(array);
+            return NULL;
+        }
+    }
+    return array;
+}
+
+/* The pipeline's inputs and stages, without the fitted numbers. */
+static json_t *artefact_json_pipeline(const struct pipeline_spec *spec)
+{
+    json_t *root = json_object(), *categorical = json_object(), *stats = json_array(),
+           *columns = json_array();
+    if (!root || !categorical || !stats || !columns)
+        goto fail;
+    for (size_t j = 0; j < spec->ncategorical; j++)
+        if (json_object_set_new(categorical, spec->categorical[j],
+                                artefact_json_strings((const char *const *)spec->categories[j],
+                                                      spec->ncategories[j])) != 0)
+            goto fail;
+    for (unsigned bit = 1; bit <= PIPELINE_STAT_COUNT; bit <<= 1)
+        if ((spec->window_stats & bit) &&
+            json_array_append_new(stats, json_string(pipeline_stat_name(bit))) != 0)
+            goto fail;
+    for (size_t i = 0; i < spec->nwindow_columns; i++)
+        if (json_array_append_new(columns,
+                                  artefact_json_string(spec->numeric[spec->window_columns[i]])))
+            goto fail;
+    if (json_object_set_new(
+            root, "numeric",
+            artefact_json_strings((const char *const *)spec->numeric, spec->nnumeric)) != 0 ||
+        json_object_set(root, "categorical", categorical) != 0 ||
+        json_object_set_new(root, "impute", json_string(artefact_impute_names[spec->impute])) ||
+        json_object_set_new(root, "window", json_integer((json_int_t)spec->window)) != 0 ||
+        json_object_set(root, "window_stats", stats) != 0 ||
+        json_object_set(root, "window_columns", columns) != 0 ||
+        json_object_set_new(root, "scale", json_string(artefact_scale_names[spec->scale])) != 0)
+        goto fail;
+    json_decref(categorical);
+    json_decref(stats);
+    json_decref(columns);
+    return root;
+
+fail:
+    json_decref(columns);
+    json_decref(stats);
+    json_decref(categorical);
+    json_decref(root);
+    return NULL;
+}
+
 int artefact_manifest_json(const struct artefact *artefact, char **json_out)
 {
     const struct artefact *a = artefact;
+    const struct linear_model *m = &a->model;
     char when[64];
     int rc = TB_NOMEM;
     json_t *root = json_object(), *features = json_array(), *model = json_object();
     *json_out = NULL;
     if (!root || !features || !model)
         goto cleanup;
-    for (size_t i = 0; i < a->nfeatures; i++)
-        if (json_array_append_new(features, artefact_json_string(a->features[i])) != 0)
+    for (size_t i = 0; i < pipeline_nfeatures(a->pipeline); i++)
+        if (json_array_append_new(features,
+                                  artefact_json_string(pipeline_feature_name(a->pipeline, i))))
             goto cleanup;
-    if (json_object_set_new(model, "kind", artefact_json_string(a->model_kind)) != 0 ||
-        json_object_set_new(model, "intercept", artefact_json_number(a->ridge.intercept)) != 0 ||
-        json_object_set_new(model, "n_coefficients", json_integer((json_int_t)a->ridge.nfeatures)))
+    if (json_object_set_new(model, "kind", json_string(linear_kind_name(m->kind))) != 0 ||
+        json_object_set_new(model, "classes", artefact_json_numbers(m->classes, m->nclasses)) ||
+        json_object_set_new(model, "intercepts",
+                            artefact_json_numbers(m->intercept, m->noutputs)) != 0 ||
+        json_object_set_new(model, "n_coefficients",
+                            json_integer((json_int_t)(m->noutputs * m->nfeatures))) != 0)
         goto cleanup;
 
     artefact_format_time(a->created_at_ms, when, sizeof(when));
@@ -991,6 +1498,7 @@ int artefact_manifest_json(const struct artefact *artefact, char **json_out)
         json_object_set_new(root, "input_schema_fingerprint",
                             artefact_json_string(a->input_schema_fingerprint)) != 0 ||
         json_object_set_new(root, "checksum", json_string(a->checksum)) != 0 ||
+        json_object_set_new(root, "pipeline", artefact_json_pipeline(pipeline_spec(a->pipeline))) ||
         json_object_set(root, "model", model) != 0)
         goto cleanup;
 
@@ -1044,22 +1552,27 @@ const char *artefact_checksum(const struct artefact *artefact)
 
 const char *artefact_model_kind(const struct artefact *artefact)
 {
-    return artefact->model_kind;
+    return linear_kind_name(artefact->model.kind);
 }
 
 size_t artefact_nfeatures(const struct artefact *artefact)
 {
-    return artefact->nfeatures;
+    return pipeline_nfeatures(artefact->pipeline);
 }
 
 const char *artefact_feature(const struct artefact *artefact, size_t i)
 {
-    return i < artefact->nfeatures ? artefact->features[i] : NULL;
+    return i < artefact_nfeatures(artefact) ? pipeline_feature_name(artefact->pipeline, i) : NULL;
 }
 
-const struct ridge_model *artefact_ridge(const struct artefact *artefact)
+const struct pipeline *artefact_pipeline(const struct artefact *artefact)
 {
-    return &artefact->ridge;
+    return artefact->pipeline;
+}
+
+const struct linear_model *artefact_model(const struct artefact *artefact)
+{
+    return &artefact->model;
 }
 
 const struct artefact_param *artefact_hyperparameters(const struct artefact *artefact,

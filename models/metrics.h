@@ -1,5 +1,5 @@
-/* Regression metrics (RMSE, MAE, R2, NASA C-MAPSS score), over a batch or running record by record.
- */
+/* Model metrics: regression (RMSE, MAE, R2, NASA C-MAPSS score, over a batch or running record by
+ * record) and classification (accuracy, precision, recall, F1, ROC AUC, log-loss, over a batch). */
 #ifndef TRIBUTARY_METRICS_H
 #define TRIBUTARY_METRICS_H
 
@@ -48,5 +48,46 @@ void metrics_running_get(const struct metrics_running *running, struct metrics_r
 
 /* Returns the NASA score of every pair added so far. */
 double metrics_running_nasa_score(const struct metrics_running *running);
+
+/* Classification metrics over a batch, defined to equal scikit-learn 1.2's (the version Debian
+ * ships, which the unit tests check against):
+ *   accuracy   the fraction of rows whose predicted class (the argmax of the row's probabilities,
+ *              the first one on ties) is the true one: accuracy_score.
+ *   precision, recall, f1
+ *              binary (nclasses 2): those of the positive class classes[1], as
+ *              precision_score / recall_score / f1_score(y_true, y_pred, pos_label=classes[1],
+ *              zero_division=0); a ratio whose denominator is 0 is 0, and F1 is 0 when
+ *              precision + recall is 0.
+ *              multiclass: the unweighted mean over the classes that occur in y_true or in the
+ *              predictions (scikit-learn's default labels) of the per-class values, as
+ *              average='macro', zero_division=0; a class that is neither true nor predicted
+ *              anywhere is left out of the mean. F1 is the mean of per-class F1s.
+ *   auc        binary: roc_auc_score(y_true == classes[1], proba[:, 1]), the area under the ROC
+ *              curve by the trapezoid rule over distinct scores, so that a tie between a positive
+ *              and a negative counts one half (the Mann-Whitney statistic with average ranks).
+ *              multiclass: the unweighted mean over all nclasses classes of the one-versus-rest
+ *              binary AUC of proba[:, c], as roc_auc_score(multi_class='ovr', average='macro',
+ *              labels=classes). NaN when any of those AUCs is undefined, that is when a class
+ *              (binary: either class) is absent from y_true or is all of it; scikit-learn raises
+ *              ValueError there. Unlike scikit-learn, rows need not sum to 1.
+ *   log_loss   log_loss(y_true, proba, labels=classes): each probability is clipped to
+ *              [eps, 1 - eps] with eps = DBL_EPSILON (numpy's finfo(float64).eps, the "auto"
+ *              eps of scikit-learn 1.2), the row is divided by its clipped sum, and the loss is
+ *              the mean over rows of -log(probability of the true class). A probability of 0 for
+ *              the true class therefore costs -log(DBL_EPSILON), about 36.04, not infinity.
+ * count is the number of rows and nclasses the number of classes. When count is 0, nclasses is
+ * below 2, or a label is not one of the classes, every double is NaN. */
+struct metrics_classification {
+    double accuracy, precision, recall, f1, auc, log_loss;
+    size_t count;
+    size_t nclasses;
+};
+
+/* Fills *out from n rows: y_true[i] is row i's label, one of classes[0..nclasses) (distinct
+ * values, compared with ==); proba[i * nclasses + c] is the row's probability of classes[c]
+ * (finite; rows normally sum to 1). Never fails; allocates and frees its own scratch memory. */
+void metrics_classification_compute(const double *y_true, const double *proba,
+                                    const double *classes, size_t nclasses, size_t n,
+                                    struct metrics_classification *out);
 
 #endif

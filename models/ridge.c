@@ -217,7 +217,7 @@ static int ridge_moments_finite(const struct ridge_moments *m, size_t p)
     return 1;
 }
 
-int ridge_fit(const struct ridge_stats *stats, double alpha, struct ridge_model *out, char *err,
+int ridge_fit(const struct ridge_stats *stats, double alpha, struct linear_model *out, char *err,
               size_t errsz)
 {
     const struct ridge_moments *t = &stats->total;
@@ -299,38 +299,16 @@ int ridge_fit(const struct ridge_stats *stats, double alpha, struct ridge_model 
         goto cleanup;
     }
 
-    out->nfeatures = p;
-    out->intercept = intercept;
-    out->coef = coef;
+    *out = (struct linear_model){.kind = LINEAR_RIDGE,
+                                 .nfeatures = p,
+                                 .noutputs = 1,
+                                 .intercept = mem_alloc(sizeof(double)),
+                                 .coef = coef};
+    out->intercept[0] = intercept;
     coef = NULL;
 
 cleanup:
     free(coef);
     free(factor);
     return rc;
-}
-
-void ridge_predict(const struct ridge_model *model, const double *x_rowmajor, size_t nrows,
-                   double *y_out)
-{
-    size_t p = model->nfeatures;
-    assert(p > 0 && p <= RIDGE_MAX_FEATURES);
-    for (size_t i = 0; i < nrows; i++)
-        y_out[i] = model->intercept;
-    /* One dgemv per batch; only a batch beyond INT_MAX rows is split. */
-    for (size_t start = 0; start < nrows; start += INT_MAX) {
-        size_t m = nrows - start < (size_t)INT_MAX ? nrows - start : (size_t)INT_MAX;
-        cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)m, (int)p, 1.0, x_rowmajor + start * p,
-                    (int)p, model->coef, 1, 1.0, y_out + start, 1);
-    }
-}
-
-void ridge_model_free(struct ridge_model *model)
-{
-    if (!model)
-        return;
-    free(model->coef);
-    model->coef = NULL;
-    model->nfeatures = 0;
-    model->intercept = 0.0;
 }

@@ -2,6 +2,8 @@
 #ifndef TRIBUTARY_RIDGE_H
 #define TRIBUTARY_RIDGE_H
 
+#include "models/linear.h"
+
 #include <stddef.h>
 
 /* Largest number of features a ridge_stats accepts: the Gram matrix is nfeatures^2 doubles, and
@@ -14,14 +16,6 @@
  * Chan, Golub and LeVeque, so the order and size of batches change the result only by
  * rounding. Not thread-safe: one writer at a time; merge per-thread accumulators instead. */
 struct ridge_stats;
-
-/* A fitted model: prediction = intercept + coef . x. A plain value; ridge_model_free releases
- * coef (nfeatures entries). */
-struct ridge_model {
-    size_t nfeatures;
-    double intercept;
-    double *coef;
-};
 
 /* Returns an empty accumulator for rows of nfeatures doubles, or NULL when nfeatures is 0 or
  * larger than RIDGE_MAX_FEATURES. Free with ridge_stats_destroy. */
@@ -50,21 +44,14 @@ size_t ridge_stats_nfeatures(const struct ridge_stats *stats);
 
 /* Solves (C + alpha I) w = c by Cholesky and sets b = ybar - mu.w: the minimiser of
  * ||y - Xw - b||^2 + alpha ||w||^2 (scikit-learn's Ridge(alpha, fit_intercept=True)).
- * On success returns TB_OK and fills *out; the caller releases it with ridge_model_free.
+ * On success returns TB_OK and fills *out (kind LINEAR_RIDGE); the caller releases it with
+ * linear_model_free.
  * On failure *out is unchanged and err says why:
  *   TB_USAGE   no rows were accumulated, or alpha is negative or not finite;
  *   TB_NUMERIC the data holds NaN or infinity, or the system is not positive definite. With
  *              alpha = 0 that names the feature (counting from 0) that is constant or collinear
  *              with the features before it, and suggests l2 > 0. */
-int ridge_fit(const struct ridge_stats *stats, double alpha, struct ridge_model *out, char *err,
+int ridge_fit(const struct ridge_stats *stats, double alpha, struct linear_model *out, char *err,
               size_t errsz);
-
-/* Writes intercept + coef . x_i into y_out[i] for the nrows rows of x_rowmajor (nrows *
- * model->nfeatures doubles, row-major), with one BLAS call per batch. Never fails. */
-void ridge_predict(const struct ridge_model *model, const double *x_rowmajor, size_t nrows,
-                   double *y_out);
-
-/* Frees model->coef and zeroes the struct (so a second call is harmless); NULL is a no-op. */
-void ridge_model_free(struct ridge_model *model);
 
 #endif

@@ -2,6 +2,7 @@
 #include "connectors/embedded_broker.h"
 #include "connectors/kafka_source.h"
 #include "connectors/prediction.h"
+#include "models/artefact.h"
 #include "models/metrics.h"
 #include "service/cli.h"
 #include "service/clock.h"
@@ -28,10 +29,12 @@ static const struct cli_command demo_command = {
     "demo",
     "tributary demo [-c config/demo.yaml] [--seconds S]",
     "Runs tributary's main job with no Kafka: starts the embedded broker, simulates\n"
-    "a fleet's history to an Avro file, trains a ridge model on it, serves the model\n"
-    "over a live stream of telemetry (with a few corrupt records that must end in\n"
-    "the dead-letter topic), and shows records in, predictions out and the running\n"
-    "error against the true remaining life, until --seconds pass or Ctrl-C.",
+    "a fleet's history to an Avro file, trains a ridge model on per-machine window\n"
+    "features and publishes it to the registry, serves it over a live stream of\n"
+    "telemetry (with a few corrupt records that must end in the dead-letter topic),\n"
+    "retrains and publishes a new version half way (serve swaps it in without a\n"
+    "restart), and shows records in, predictions out and the running error against\n"
+    "the true remaining life, until --seconds pass or Ctrl-C.",
     demo_options,
     sizeof demo_options / sizeof demo_options[0],
     0,
@@ -60,7 +63,8 @@ static void demo_on_predictions(void *opaque, rd_kafka_message_t **msgs, size_t 
     struct demo_monitor *m = opaque;
     for (size_t i = 0; i < n; i++) {
         struct prediction p;
-        if (prediction_decode(msgs[i]->payload, msgs[i]->len, &p) != TB_OK)
+        double probabilities[16];
+        if (prediction_decode(msgs[i]->payload, msgs[i]->len, &p, probabilities, 16) != TB_OK)
             continue;
         m->seen++;
         if (!isnan(p.label))
@@ -101,16 +105,17 @@ static void *demo_simulate(void *arg)
     return NULL;
 }
 
-static void demo_show(double t, const struct demo_simulation *sim, const struct serve *serve,
+static void demo_show(double t, const struct demo_simulation *sim, struct serve *serve,
                       const struct demo_monitor *mon, double rate)
 {
     const struct worker_stats *st = serve_stats(serve);
     struct metrics_regression e;
     metrics_running_get(&mon->error, &e);
     printf("%5.0fs  sent %8lld  consumed %8llu  predicted %8llu  dead-lettered %4llu  "
-           "%6.0f rec/s  MAE %6.2f  RMSE %6.2f cycles\n",
+           "%6.0f rec/s  model v%d  MAE %6.2f  RMSE %6.2f cycles\n",
            t, atomic_load(&sim->report.produced), atomic_load(&st->consumed),
-           atomic_load(&st->predicted), atomic_load(&st->dead_lettered), rate, e.mae, e.rmse);
+           atomic_load(&st->predicted), atomic_load(&st->dead_lettered), rate,
+           serve_model_version(serve), e.mae, e.rmse);
     fflush(stdout);
 }
 
@@ -127,6 +132,28 @@ static void demo_show_samples(const struct demo_monitor *mon)
     fflush(stdout);
 }
 
+/* Trains on the history, publishes the next version and says how it tested. */
+static int demo_train(const struct config *cfg, const char *step, char *err, size_t errsz)
+{
+    struct trainer_summary trained;
+    int status = TB_OK;
+    struct artefact *model = trainer_run(cfg, &trained, &status, err, errsz);
+    if (!model)
+        return status;
+    size_t nmetrics = 0;
+    const struct artefact_param *metrics = artefact_metrics(model, &nmetrics);
+    double rmse = NAN, r2 = NAN;
+    artefact_param_find(metrics, nmetrics, "holdout_rmse", &rmse);
+    artefact_param_find(metrics, nmetrics, "holdout_r2", &r2);
+    printf("%s %s (l2 %g) on %zu rows, %zu features from %d-reading windows; on %zu readings of "
+           "machines it never saw: RMSE %.1f cycles, R2 %.3f -> published %s version %d to %s\n",
+           step, artefact_model_kind(model), cfg->train.l2, trained.rows, artefact_nfeatures(model),
+           cfg->pipeline.window, trained.held_out, rmse, r2, artefact_name(model),
+           (int)trained.published, cfg->registry.directory);
+    artefact_destroy(model);
+    return TB_OK;
+}
+
 static int demo_run(struct config *cfg, char *err, size_t errsz)
 {
     int status = TB_OK;
@@ -140,21 +167,23 @@ static int demo_run(struct config *cfg, char *err, size_t errsz)
     pthread_t sim_thread;
     int sim_started = 0;
 
-    printf("== tributary demo: embedded broker, simulated fleet, ridge model, live scoring\n\n");
+    printf("== tributary demo: embedded broker, simulated fleet, model registry, live scoring, hot "
+           "swap\n\n");
     broker = embedded_broker_new(cfg->broker.brokers, err, errsz);
     if (!broker)
         return TB_KAFKA;
-    const char *topics[] = {cfg->input.topic, cfg->output.topic, cfg->output.dead_letter_topic};
-    for (size_t i = 0; i < 3; i++) {
-        status =
-            embedded_broker_create_topic(broker, topics[i], cfg->broker.partitions, err, errsz);
+    const char *topics[] = {cfg->input.topic, cfg->output.topic, cfg->output.dead_letter_topic,
+                            cfg->registry.topic};
+    for (size_t i = 0; i < 4; i++) {
+        status = embedded_broker_create_topic(broker, topics[i], i < 3 ? cfg->broker.partitions : 1,
+                                              err, errsz);
         if (status != TB_OK)
             goto done;
     }
     config_kafka_set(cfg, "bootstrap.servers", embedded_broker_bootstraps(broker));
-    printf("1. embedded broker: %d brokers at %s; topics %s, %s, %s (%d partitions)\n",
+    printf("1. embedded broker: %d brokers at %s; topics %s, %s, %s (%d partitions), %s\n",
            cfg->broker.brokers, embedded_broker_bootstraps(broker), topics[0], topics[1], topics[2],
-           cfg->broker.partitions);
+           cfg->broker.partitions, topics[3]);
 
     /* History: a fleet's past, with the true remaining life of every reading. */
     struct simulator_report history = {0};
@@ -168,13 +197,9 @@ static int demo_run(struct config *cfg, char *err, size_t errsz)
     printf("2. simulated %lld readings of history from %d machines -> %s\n",
            atomic_load(&history.produced), cfg->simulate.machines, cfg->train.input);
 
-    struct trainer_summary trained;
-    status = trainer_run(cfg, &trained, err, errsz);
+    status = demo_train(cfg, "3. trained", err, errsz);
     if (status != TB_OK)
         goto done;
-    printf("3. trained ridge on %zu rows (%zu features): training RMSE %.1f cycles, R2 %.3f -> "
-           "%s\n",
-           trained.rows, cfg->input.nfeatures, trained.fit.rmse, trained.fit.r2, cfg->train.output);
 
     status = serve_new(cfg, &serve, err, errsz);
     if (status != TB_OK)
@@ -213,7 +238,7 @@ static int demo_run(struct config *cfg, char *err, size_t errsz)
 
     double start = clock_monotonic_s(), last = start;
     unsigned long long last_consumed = 0;
-    int ticks = 0;
+    int ticks = 0, retrained = 0;
     while (!signals_stop_requested() && !serve_stopping(serve) &&
            clock_monotonic_s() - start < cfg->demo.seconds) {
         kafka_source_poll_batch(monitor, 10000, 100);
@@ -226,6 +251,17 @@ static int demo_run(struct config *cfg, char *err, size_t errsz)
                 demo_show_samples(&mon);
             last_consumed = consumed;
             last = now;
+        }
+        if (!retrained && now - start >= cfg->demo.seconds / 2) {
+            /* A data scientist tries a stronger penalty and publishes the result: serve
+             * swaps it in at its next batch, with no restart and no record lost. */
+            retrained = 1;
+            cfg->train.l2 *= 100;
+            printf("\n");
+            status = demo_train(cfg, "6. retrained", err, errsz);
+            if (status != TB_OK)
+                goto done;
+            printf("\n");
         }
     }
 

@@ -10,7 +10,9 @@
 #include <stdio.h>
 
 static const struct cli_option serve_options[] = {
-    {"model", "FILE", "serve.model", "model artefact to score with"},
+    {"model", "FILE", "serve.model", "model artefact to start with"},
+    {"registry", "DIR", "registry.directory",
+     "registry to start from (the latest version) and to watch for new ones"},
     {"workers", "N", "serve.workers", "worker threads, each a consumer in the group"},
     {"bootstrap", "HOST:PORT", "kafka.bootstrap.servers",
      "Kafka bootstrap servers (none: start the embedded broker)"},

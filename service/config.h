@@ -27,10 +27,25 @@ struct config {
     struct {
         char *topic;
         char *schema;
-        char **features;
+        char **features; /* numeric input fields */
         size_t nfeatures;
+        char **categorical; /* string or enum input fields, one-hot encoded */
+        size_t ncategorical;
         char *label; /* "" = no label */
+        char *key;   /* field naming the machine in files, "" = none */
+        char *time;  /* field ordering a machine's records in files, "" = none */
     } input;
+    struct {
+        char *impute; /* none|mean|constant */
+        double impute_value;
+        int impute_indicator; /* bool */
+        int window;           /* records per key, 0 = no window features */
+        char **window_stats;
+        size_t nwindow_stats;
+        char **window_columns; /* empty = every numeric input */
+        size_t nwindow_columns;
+        char *scale; /* none|standard|minmax */
+    } pipeline;
     struct {
         char *topic;
         char *dead_letter_topic;
@@ -57,12 +72,28 @@ struct config {
         size_t ncsv_columns;
         char *rul_key; /* with rul_time: label = max(rul_time within rul_key) - rul_time */
         char *rul_time;
-        double rul_cap; /* 0 = no cap */
+        double rul_cap;     /* 0 = no cap */
+        char **label_flags; /* 0/1 columns: label = 1 + index of the first set, 0 for none */
+        size_t nlabel_flags;
         double l2;
+        char *model; /* ridge|logistic|softmax */
+        int max_iter;
+        double tol;
+        char *split; /* none|random|group|time */
+        double test_fraction;
+        int folds; /* >= 2: k-fold cross-validation metrics too */
+        long long seed;
+        char *test_input;  /* a separate test file, "" = none */
+        char *test_labels; /* one true label per key of test_input, for its last record */
         char *model_name;
         int model_version;
         char *output;
     } train;
+    struct {
+        char *directory; /* train publishes into it, serve watches it; "" = none */
+        char *topic;     /* compacted models topic, "" = none */
+        int poll_ms;
+    } registry;
     struct {
         int machines;
         double rate;     /* records per second, 0 = as fast as possible */

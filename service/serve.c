@@ -1,12 +1,16 @@
-/* Service lifecycle: model and schema checks, embedded broker, worker threads. */
+/* Service lifecycle: model and schema checks, model watch and hot swap, embedded broker, worker
+ * threads. */
 #include "service/serve.h"
 
 #include "connectors/embedded_broker.h"
 #include "connectors/kafka_conf.h"
 #include "models/artefact.h"
 #include "service/error.h"
+#include "service/live_model.h"
 #include "service/log.h"
 #include "service/mem.h"
+#include "service/model_watch.h"
+#include "service/registry.h"
 #include "service/textfile.h"
 
 #include <cblas.h>
@@ -26,12 +30,12 @@ struct serve {
     struct kafka_prop *props;       /* cfg's kafka.* plus the resolved bootstrap */
     size_t nprops;
     char *bootstraps;
-    char *model_name;
-    int model_version;
-    struct avro_plan *plan;
+    char *schema;     /* the input schema's text */
+    char *model_name; /* every version served has this name */
+    struct live_model_slot models;
+    int has_models; /* models was initialised */
+    struct model_watch *watch;
     struct worker_stats stats;
-    char **features; /* the model's, as the plan decodes them */
-    size_t nfeatures;
     atomic_int stop;
     atomic_int joined;
     atomic_int committed;
@@ -41,70 +45,105 @@ struct serve {
     int nthreads;
 };
 
-/* Checks the artefact once before any worker loads it, and builds the decode
- * plan for its features (plus the configured label). */
-static int serve_check_model(struct serve *s, char *err, size_t errsz)
+/* Reads the model to start with: serve.model, or else the latest version of train.model_name
+ * in registry.directory. */
+static struct artefact *serve_first_artefact(const struct config *cfg, char *err, size_t errsz)
+{
+    if (cfg->serve.model[0])
+        return artefact_read(cfg->serve.model, err, errsz);
+    if (!cfg->registry.directory[0]) {
+        tb_fail(err, errsz, TB_CONFIG,
+                "no model: set serve.model (--model FILE) or registry.directory (--registry DIR)");
+        return NULL;
+    }
+    char path[4096];
+    int32_t version = 0;
+    if (registry_latest(cfg->registry.directory, cfg->train.model_name, &version, path, sizeof path,
+                        err, errsz) != TB_OK)
+        return NULL;
+    return artefact_read(path, err, errsz);
+}
+
+/* Loads the first model and checks it against the input schema once, before any worker
+ * starts. */
+static int serve_load_model(struct serve *s, char *err, size_t errsz)
 {
     const struct config *cfg = s->cfg;
-    if (cfg->serve.model[0] == '\0')
-        return tb_fail(err, errsz, TB_CONFIG, "serve.model: no model artefact configured");
-    int status = TB_OK;
-    char *schema = NULL;
-    const char **fields = NULL;
-    struct artefact *model = artefact_read(cfg->serve.model, err, errsz);
-    if (!model)
+    s->schema = textfile_read(cfg->input.schema, NULL, err, errsz);
+    if (!s->schema)
+        return TB_IO;
+    struct artefact *artefact = serve_first_artefact(cfg, err, errsz);
+    if (!artefact)
         return TB_ARTEFACT;
-
-    size_t nfeatures = artefact_nfeatures(model);
-    if (cfg->input.nfeatures > 0) {
-        int same = cfg->input.nfeatures == nfeatures;
-        for (size_t i = 0; same && i < nfeatures; i++)
-            same = strcmp(cfg->input.features[i], artefact_feature(model, i)) == 0;
-        if (!same) {
-            status = tb_fail(err, errsz, TB_CONFIG,
-                             "input.features differ from the features model '%s' was trained on "
-                             "(%zu features, first '%s')",
-                             cfg->serve.model, nfeatures, artefact_feature(model, 0));
-            goto done;
-        }
-    }
-    size_t nfields = nfeatures + (cfg->input.label[0] ? 1 : 0);
-    fields = mem_calloc(nfields, sizeof *fields);
-    for (size_t i = 0; i < nfeatures; i++)
-        fields[i] = artefact_feature(model, i);
-    if (cfg->input.label[0])
-        fields[nfeatures] = cfg->input.label;
-    schema = textfile_read(cfg->input.schema, NULL, err, errsz);
-    if (!schema) {
-        status = TB_IO;
-        goto done;
-    }
+    s->model_name = mem_strdup(artefact_name(artefact));
     char reason[512];
-    s->plan = avro_plan_new(schema, fields, nfields, nfeatures, reason, sizeof reason);
-    if (!s->plan) {
-        status = tb_fail(err, errsz, TB_SCHEMA, "%s: %s", cfg->input.schema, reason);
-        goto done;
-    }
+    struct live_model *model =
+        live_model_load(artefact, s->schema, cfg->input.label, reason, sizeof reason);
+    if (!model)
+        return tb_fail(err, errsz, TB_SCHEMA, "%s: %s", cfg->input.schema, reason);
     char fingerprint[17];
-    avro_plan_fingerprint(s->plan, fingerprint);
-    const char *trained_on = artefact_input_schema_fingerprint(model);
+    avro_plan_fingerprint(model->plan, fingerprint);
+    const char *trained_on = artefact_input_schema_fingerprint(model->artefact);
     if (trained_on[0] && strcmp(trained_on, fingerprint) != 0)
         log_warn("model was trained on input schema %s; %s is %s", trained_on, cfg->input.schema,
                  fingerprint);
-    s->features = mem_calloc(nfeatures, sizeof *s->features);
-    for (size_t i = 0; i < nfeatures; i++)
-        s->features[i] = mem_strdup(artefact_feature(model, i));
-    s->nfeatures = nfeatures;
-    s->model_name = mem_strdup(artefact_name(model));
-    s->model_version = artefact_version(model);
-    log_info("model '%s' version %d: %s over %zu features", s->model_name, s->model_version,
-             artefact_model_kind(model), nfeatures);
+    log_info("model '%s' version %s: %s over %zu features", s->model_name, model->version,
+             artefact_model_kind(model->artefact), artefact_nfeatures(model->artefact));
+    live_model_slot_init(&s->models, model);
+    s->has_models = 1;
+    return TB_OK;
+}
 
-done:
-    free(schema);
-    free(fields);
-    artefact_destroy(model);
-    return status;
+/* A new version from the registry or the models topic: loaded and checked against the input
+ * schema, then swapped in; the old one serves until then, and keeps serving if it is refused. */
+static void serve_on_artefact(struct artefact *artefact, const char *origin, void *opaque)
+{
+    struct serve *s = opaque;
+    int32_t version = artefact_version(artefact);
+    char reason[512];
+    struct live_model *model =
+        live_model_load(artefact, s->schema, s->cfg->input.label, reason, sizeof reason);
+    if (!model) {
+        atomic_fetch_add(&s->stats.models_refused, 1);
+        log_warn("refused model '%s' version %d from %s: %s; the current version keeps serving",
+                 s->model_name, (int)version, origin, reason);
+        return;
+    }
+    if (live_model_slot_swap(&s->models, model)) {
+        atomic_fetch_add(&s->stats.models_swapped, 1);
+        log_info("model '%s' version %d from %s: every worker takes it at its next batch",
+                 s->model_name, (int)version, origin);
+    }
+}
+
+static void serve_on_refused(int32_t version, const char *origin, const char *reason, void *opaque)
+{
+    struct serve *s = opaque;
+    atomic_fetch_add(&s->stats.models_refused, 1);
+    log_warn("refused model '%s' version %d from %s: %s; the current version keeps serving",
+             s->model_name, (int)version, origin, reason);
+}
+
+/* Watches registry.directory and registry.topic for new versions of the model. */
+static int serve_watch_models(struct serve *s, char *err, size_t errsz)
+{
+    const struct config *cfg = s->cfg;
+    if (!cfg->registry.directory[0] && !cfg->registry.topic[0])
+        return TB_OK;
+    struct model_watch_options options = {
+        .registry = cfg->registry.directory,
+        .name = s->model_name,
+        .topic = cfg->registry.topic,
+        .props = s->props,
+        .nprops = s->nprops,
+        .poll_ms = cfg->registry.poll_ms,
+        .after_version = (int32_t)serve_model_version(s),
+        .on_artefact = serve_on_artefact,
+        .on_refused = serve_on_refused,
+        .opaque = s,
+    };
+    s->watch = model_watch_new(&options, err, errsz);
+    return s->watch ? TB_OK : TB_CONFIG;
 }
 
 /* Resolves where Kafka is: the configured bootstrap servers, or an embedded
@@ -131,6 +170,9 @@ static int serve_resolve_kafka(struct serve *s, char *err, size_t errsz)
                                          errsz) != TB_OK)
             return TB_KAFKA;
     }
+    if (cfg->registry.topic[0] &&
+        embedded_broker_create_topic(s->broker, cfg->registry.topic, 1, err, errsz) != TB_OK)
+        return TB_KAFKA;
     s->bootstraps = mem_strdup(embedded_broker_bootstraps(s->broker));
     s->props[s->nprops].key = "bootstrap.servers";
     s->props[s->nprops].value = s->bootstraps;
@@ -148,9 +190,11 @@ int serve_new(const struct config *cfg, struct serve **out, char *err, size_t er
     openblas_set_num_threads(1);
     struct serve *s = mem_calloc(1, sizeof *s);
     s->cfg = cfg;
-    int status = serve_check_model(s, err, errsz);
+    int status = serve_load_model(s, err, errsz);
     if (status == TB_OK)
         status = serve_resolve_kafka(s, err, errsz);
+    if (status == TB_OK)
+        status = serve_watch_models(s, err, errsz);
     if (status != TB_OK) {
         serve_destroy(s);
         *out = NULL;
@@ -160,9 +204,7 @@ int serve_new(const struct config *cfg, struct serve **out, char *err, size_t er
         .cfg = cfg,
         .props = s->props,
         .nprops = s->nprops,
-        .plan = s->plan,
-        .features = (const char *const *)s->features,
-        .nfeatures = s->nfeatures,
+        .models = &s->models,
         .stats = &s->stats,
         .stop = &s->stop,
         .joined = &s->joined,
@@ -258,9 +300,13 @@ const char *serve_model_name(const struct serve *s)
     return s->model_name;
 }
 
-int serve_model_version(const struct serve *s)
+int serve_model_version(struct serve *s)
 {
-    return s->model_version;
+    unsigned generation;
+    struct live_model *model = live_model_slot_acquire(&s->models, &generation);
+    int version = (int)artefact_version(model->artefact);
+    live_model_release(model);
+    return version;
 }
 
 void serve_destroy(struct serve *s)
@@ -272,13 +318,13 @@ void serve_destroy(struct serve *s)
     for (int i = 0; i < s->nthreads; i++)
         worker_destroy(s->threads[i].worker);
     free(s->threads);
-    avro_plan_destroy(s->plan);
+    model_watch_destroy(s->watch);
+    if (s->has_models)
+        live_model_slot_destroy(&s->models);
     embedded_broker_destroy(s->broker);
     free(s->bootstraps);
     free(s->props);
-    for (size_t i = 0; i < s->nfeatures; i++)
-        free(s->features[i]);
-    free(s->features);
     free(s->model_name);
+    free(s->schema);
     free(s);
 }

@@ -10,12 +10,15 @@
 
 struct serve;
 
-/* Prepares the service from cfg (which must outlive it): checks the model
- * artefact against the input schema and the configured features, and starts
- * the embedded broker (creating the input, output and dead-letter topics) when
- * kafka.bootstrap.servers is not set. Returns TB_OK with *out set (free with
- * serve_destroy), or the error (TB_CONFIG, TB_ARTEFACT, TB_SCHEMA, TB_IO,
- * TB_KAFKA) with err and *out NULL. */
+/* Prepares the service from cfg (which must outlive it): loads the model
+ * (serve.model, or the latest of train.model_name in registry.directory) and
+ * checks it against the input schema, starts the embedded broker (creating the
+ * input, output, dead-letter and models topics) when kafka.bootstrap.servers is
+ * not set, and watches registry.directory and registry.topic for new versions,
+ * which every worker takes at its next batch (a version that does not load or
+ * fit the input schema is refused and counted, and the old one keeps serving).
+ * Returns TB_OK with *out set (free with serve_destroy), or the error
+ * (TB_CONFIG, TB_ARTEFACT, TB_SCHEMA, TB_IO, TB_KAFKA) with err and *out NULL. */
 int serve_new(const struct config *cfg, struct serve **out, char *err, size_t errsz);
 
 /* Starts cfg->serve.workers worker threads. Returns TB_OK, or the failing
@@ -41,9 +44,9 @@ int serve_assigned(const struct serve *serve);
 /* Live counters. */
 const struct worker_stats *serve_stats(const struct serve *serve);
 
-/* The model's name and version, as the workers publish them. */
+/* The model's name, and the version being swapped in or served. */
 const char *serve_model_name(const struct serve *serve);
-int serve_model_version(const struct serve *serve);
+int serve_model_version(struct serve *serve);
 
 /* Stops (if needed) and frees everything, the embedded broker last; accepts NULL. */
 void serve_destroy(struct serve *serve);

@@ -5,7 +5,8 @@
 #include "connectors/kafka_source.h"
 #include "connectors/prediction.h"
 #include "models/artefact.h"
-#include "models/ridge.h"
+#include "models/linear.h"
+#include "models/pipeline.h"
 #include "service/error.h"
 #include "service/log.h"
 #include "service/mem.h"
@@ -40,18 +41,24 @@ struct worker {
     struct kafka_sink *sink;
     rd_kafka_topic_t *output_topic;
     rd_kafka_topic_t *dead_letter_topic;
-    struct artefact *model;
-    const struct ridge_model *ridge;
-    char version[16]; /* the model version as a header value */
-    size_t nfeatures;
-    size_t nfields; /* features, then the label when configured */
+    struct live_model *model;     /* this worker's reference */
+    unsigned generation;          /* of the slot, when model was taken */
+    struct pipeline_state *state; /* per-key window history */
+    size_t ninputs;               /* pipeline inputs per record */
+    size_t nfields;               /* the plan's columns: the inputs, then the label if any */
+    size_t nfeatures;             /* pipeline outputs */
+    size_t width;                 /* model outputs per record */
 
-    /* Per-batch buffers, grown to the largest batch and reused. */
+    /* Per-batch buffers, grown to the largest batch (for the current model) and reused. */
     size_t cap;
-    double *row;      /* one decoded record */
-    double *features; /* row-major, one row per decodable record */
+    double *row;    /* one decoded record */
+    double *inputs; /* row-major, one row of pipeline inputs per decodable record */
+    const char **keys;
+    size_t *key_lens;
+    double *features; /* the pipeline's output for those rows */
+    double *outputs;  /* the model's: values or class probabilities */
+    double *decided;  /* the prediction: a value, or the most probable class */
     double *labels;
-    double *scores;
     size_t *decoded;       /* batch index of each decoded record */
     unsigned char *failed; /* per batch index: its output was refused */
     struct worker_partition *partitions;
@@ -76,9 +83,13 @@ static void worker_reserve(struct worker *w, size_t n)
     if (n <= w->cap)
         return;
     w->cap = n;
+    w->inputs = mem_realloc(w->inputs, n * (w->ninputs ? w->ninputs : 1) * sizeof *w->inputs);
+    w->keys = mem_realloc(w->keys, n * sizeof *w->keys);
+    w->key_lens = mem_realloc(w->key_lens, n * sizeof *w->key_lens);
     w->features = mem_realloc(w->features, n * w->nfeatures * sizeof *w->features);
+    w->outputs = mem_realloc(w->outputs, n * w->width * sizeof *w->outputs);
+    w->decided = mem_realloc(w->decided, n * sizeof *w->decided);
     w->labels = mem_realloc(w->labels, n * sizeof *w->labels);
-    w->scores = mem_realloc(w->scores, n * sizeof *w->scores);
     w->decoded = mem_realloc(w->decoded, n * sizeof *w->decoded);
     w->failed = mem_realloc(w->failed, n);
 }
@@ -105,26 +116,31 @@ static void worker_dead_letter(struct worker *w, const rd_kafka_message_t *msg, 
     }
 }
 
+/* Queues the prediction of decoded record j, which is msg. */
 static void worker_predict_out(struct worker *w, const rd_kafka_message_t *msg, size_t tag,
-                               double score, double label)
+                               size_t j)
 {
+    const struct artefact *a = w->model->artefact;
+    const struct linear_model *m = artefact_model(a);
     struct prediction p = {
         .key = msg->key ? msg->key : "",
         .key_len = msg->key ? msg->key_len : 0,
         .event_time_ms = rd_kafka_message_timestamp(msg, NULL),
-        .value = score,
-        .label = label,
-        .model = artefact_name(w->model),
-        .model_len = strlen(artefact_name(w->model)),
-        .model_version = artefact_version(w->model),
+        .value = w->decided[j],
+        .label = w->labels[j],
+        .model = artefact_name(a),
+        .model_len = strlen(artefact_name(a)),
+        .model_version = artefact_version(a),
         .source_partition = msg->partition,
         .source_offset = msg->offset,
+        .probabilities = m->nclasses ? &w->outputs[j * w->width] : NULL,
+        .nprobabilities = m->nclasses,
     };
     avro_wire_buf_reset(&w->encoded);
     prediction_encode(&p, &w->encoded);
     rd_kafka_headers_t *headers = rd_kafka_headers_new(2);
     rd_kafka_header_add(headers, "tributary.model", -1, p.model, (ssize_t)p.model_len);
-    rd_kafka_header_add(headers, "tributary.model.version", -1, w->version, -1);
+    rd_kafka_header_add(headers, "tributary.model.version", -1, w->model->version, -1);
     char err[256];
     if (kafka_sink_produce(w->sink, w->output_topic, msg->key, msg->key_len, w->encoded.data,
                            w->encoded.len, headers, p.event_time_ms, tag, err,
@@ -243,11 +259,40 @@ static void worker_back_off(struct worker *w, size_t rewound)
         usleep(20000);
 }
 
+/* Takes the slot's current model: the dimensions and buffers follow it, and the window
+ * history carries over when the new pipeline reads the same inputs with the same window. */
+static void worker_take_model(struct worker *w)
+{
+    struct live_model *model = live_model_slot_acquire(w->shared->models, &w->generation);
+    const struct pipeline *pipeline = artefact_pipeline(model->artefact);
+    struct live_model *old = w->model;
+    w->model = model;
+    if (!w->state || !pipeline_state_fits(w->state, pipeline)) {
+        if (w->state)
+            log_info("model version %s reads other inputs or another window: per-key windows "
+                     "start afresh",
+                     model->version);
+        pipeline_state_destroy(w->state);
+        w->state = pipeline_state_new(pipeline);
+    }
+    w->ninputs = pipeline_ninputs(pipeline);
+    w->nfields = avro_plan_nfields(model->plan);
+    w->nfeatures = pipeline_nfeatures(pipeline);
+    w->width = linear_width(artefact_model(model->artefact));
+    w->row = mem_realloc(w->row, w->nfields * sizeof *w->row);
+    w->cap = 0; /* the per-batch buffers are sized again for this model */
+    if (old)
+        log_info("now serving %s version %s", artefact_name(model->artefact), model->version);
+    live_model_release(old);
+}
+
 static void worker_on_batch(void *opaque, rd_kafka_message_t **msgs, size_t n)
 {
     struct worker *w = opaque;
     struct worker_stats *stats = w->shared->stats;
-    size_t p = w->nfeatures;
+    if (live_model_slot_changed(w->shared->models, w->generation))
+        worker_take_model(w);
+    size_t q = w->ninputs;
     worker_reserve(w, n);
     memset(w->failed, 0, n);
 
@@ -255,7 +300,7 @@ static void worker_on_batch(void *opaque, rd_kafka_message_t **msgs, size_t n)
     for (size_t i = 0; i < n; i++) {
         char reason[256];
         const rd_kafka_message_t *msg = msgs[i];
-        int rc = msg->payload ? avro_plan_decode(w->shared->plan, msg->payload, msg->len, w->row,
+        int rc = msg->payload ? avro_plan_decode(w->model->plan, msg->payload, msg->len, w->row,
                                                  reason, sizeof reason)
                               : tb_fail(reason, sizeof reason, TB_PARSE, "empty record value");
         if (rc != TB_OK) {
@@ -263,14 +308,21 @@ static void worker_on_batch(void *opaque, rd_kafka_message_t **msgs, size_t n)
             ndead++;
             continue;
         }
-        memcpy(&w->features[ndecoded * p], w->row, p * sizeof *w->row);
-        w->labels[ndecoded] = w->nfields > p ? w->row[p] : NAN;
+        memcpy(&w->inputs[ndecoded * q], w->row, q * sizeof *w->row);
+        w->labels[ndecoded] = w->nfields > q ? w->row[q] : NAN;
+        w->keys[ndecoded] = msg->key ? msg->key : "";
+        w->key_lens[ndecoded] = msg->key ? msg->key_len : 0;
         w->decoded[ndecoded++] = i;
     }
-    ridge_predict(w->ridge, w->features, ndecoded, w->scores);
+    const struct artefact *a = w->model->artefact;
+    struct pipeline_rows rows = {
+        .nrows = ndecoded, .values = w->inputs, .keys = w->keys, .key_lens = w->key_lens};
+    pipeline_transform(artefact_pipeline(a), w->state, &rows, w->features);
+    linear_predict(artefact_model(a), w->features, ndecoded, w->outputs);
+    linear_decide(artefact_model(a), w->outputs, ndecoded, w->decided);
     for (size_t j = 0; j < ndecoded; j++) {
         size_t i = w->decoded[j];
-        worker_predict_out(w, msgs[i], i, w->scores[j], w->labels[j]);
+        worker_predict_out(w, msgs[i], i, j);
     }
     kafka_sink_wait(w->sink, -1);
     size_t rewound = worker_settle(w, msgs, n);
@@ -295,24 +347,7 @@ struct worker *worker_new(int id, const struct worker_shared *shared, int *statu
     struct worker *w = mem_calloc(1, sizeof *w);
     w->id = id;
     w->shared = shared;
-    *status = TB_ARTEFACT;
-    w->model = artefact_read(cfg->serve.model, err, errsz);
-    if (!w->model)
-        goto fail;
-    w->ridge = artefact_ridge(w->model);
-    w->nfeatures = artefact_nfeatures(w->model);
-    /* The file may have been replaced since serve checked it. */
-    int same = w->nfeatures == shared->nfeatures;
-    for (size_t i = 0; same && i < w->nfeatures; i++)
-        same = strcmp(artefact_feature(w->model, i), shared->features[i]) == 0;
-    if (!same) {
-        tb_fail(err, errsz, TB_ARTEFACT, "%s changed while starting: its features differ",
-                cfg->serve.model);
-        goto fail;
-    }
-    w->nfields = avro_plan_nfields(shared->plan);
-    snprintf(w->version, sizeof w->version, "%d", artefact_version(w->model));
-    w->row = mem_calloc(w->nfields, sizeof *w->row);
+    worker_take_model(w);
 
     *status = TB_KAFKA; /* the properties were checked by serve: what fails now is Kafka */
     struct kafka_sink_options sink_options = {
@@ -406,15 +441,20 @@ void worker_destroy(struct worker *w)
         return;
     kafka_source_destroy(w->source);
     kafka_sink_destroy(w->sink);
-    artefact_destroy(w->model);
+    pipeline_state_destroy(w->state);
+    live_model_release(w->model);
     avro_wire_buf_free(&w->encoded);
     free(w->fences);
     free(w->partitions);
     free(w->failed);
     free(w->decoded);
-    free(w->scores);
     free(w->labels);
+    free(w->decided);
+    free(w->outputs);
     free(w->features);
+    free(w->key_lens);
+    free(w->keys);
+    free(w->inputs);
     free(w->row);
     free(w);
 }

@@ -4,9 +4,9 @@
 #ifndef TRIBUTARY_WORKER_H
 #define TRIBUTARY_WORKER_H
 
-#include "connectors/avro_plan.h"
 #include "connectors/kafka_conf.h"
 #include "service/config.h"
+#include "service/live_model.h"
 
 #include <stdatomic.h>
 #include <stddef.h>
@@ -18,6 +18,8 @@ struct worker_stats {
     atomic_ullong dead_lettered; /* dead-letter copies acknowledged */
     atomic_ullong rewound;       /* records to be read again after a failed delivery */
     atomic_ullong batches;
+    atomic_ullong models_swapped; /* new model versions taken into service */
+    atomic_ullong models_refused; /* new versions that failed to load or to fit the input */
 };
 
 /* What every worker of a service shares; all of it outlives the workers. */
@@ -25,9 +27,7 @@ struct worker_shared {
     const struct config *cfg;
     const struct kafka_prop *props; /* kafka.* with the bootstrap servers resolved */
     size_t nprops;
-    const struct avro_plan *plan; /* features then, when configured, the label */
-    const char *const *features;  /* the plan's features, which each worker's model must have */
-    size_t nfeatures;
+    struct live_model_slot *models; /* the model to serve; workers take a new one between batches */
     struct worker_stats *stats;
     atomic_int *stop;      /* set to ask every worker to drain and leave */
     atomic_int *joined;    /* workers that have had their first assignment */
@@ -37,9 +37,9 @@ struct worker_shared {
 
 struct worker;
 
-/* Creates worker number `id`: loads the model from cfg->serve.model, and joins
+/* Creates worker number `id` with the current model of shared->models, and joins
  * the consumer group. Returns the worker (free with worker_destroy), or NULL
- * with *status (TB_ARTEFACT, TB_CONFIG or TB_KAFKA) and err. */
+ * with *status (TB_CONFIG or TB_KAFKA) and err. */
 struct worker *worker_new(int id, const struct worker_shared *shared, int *status, char *err,
                           size_t errsz);
 

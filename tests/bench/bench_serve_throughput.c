@@ -11,6 +11,8 @@
 #include "connectors/fleet.h"
 #include "connectors/kafka_sink.h"
 #include "models/artefact.h"
+#include "models/linear.h"
+#include "models/pipeline.h"
 #include "models/ridge.h"
 #include "service/config.h"
 #include "service/log.h"
@@ -60,6 +62,7 @@ static void bench_prepare(const char *bootstrap, long n, const char *model_path)
     struct fleet *fleet = fleet_new(1000, 42);
     struct avro_wire_buf buf = {0};
     struct ridge_stats *stats = ridge_stats_new(NFEATURES);
+    double sample[NFEATURES] = {0}; /* one reading, to fit the stage-less pipeline on */
     for (long i = 0; i < n; i++) {
         struct fleet_reading r;
         fleet_next(fleet, 1700000000000LL + i, &r);
@@ -73,6 +76,7 @@ static void bench_prepare(const char *bootstrap, long n, const char *model_path)
                                          r.pressure, r.vibration,    r.rpm,        r.oil_temp,
                                          r.current,  r.flow};
             ridge_stats_add(stats, x, &r.rul, 1);
+            memcpy(sample, x, sizeof sample);
         }
     }
     if (kafka_sink_wait(sink, 60000) != 0)
@@ -81,19 +85,22 @@ static void bench_prepare(const char *bootstrap, long n, const char *model_path)
     avro_wire_buf_free(&buf);
     fleet_destroy(fleet);
 
-    struct ridge_model model = {0};
+    struct linear_model model = {0};
     if (ridge_fit(stats, 1.0, &model, err, sizeof err) != 0)
         bench_die("fit", err);
-    struct artefact_info info = {.name = "bench",
-                                 .version = 1,
-                                 .label = "rul",
-                                 .features = bench_features,
-                                 .nfeatures = NFEATURES};
-    struct artefact *a = artefact_new_ridge(&info, &model, err, sizeof err);
+    /* The inputs as they are: a pipeline without stages. */
+    struct pipeline_options options = {.numeric = bench_features, .nnumeric = NFEATURES};
+    struct pipeline_rows rows = {.nrows = 1, .values = sample};
+    struct pipeline *pipeline = pipeline_fit(&options, &rows, NULL, NULL, NULL, err, sizeof err);
+    if (!pipeline)
+        bench_die("pipeline", err);
+    struct artefact_info info = {.name = "bench", .version = 1, .label = "rul"};
+    struct artefact *a = artefact_new(&info, pipeline, &model, err, sizeof err);
     if (!a || artefact_write(a, model_path, err, sizeof err) != 0)
         bench_die("artefact", err);
     artefact_destroy(a);
-    ridge_model_free(&model);
+    pipeline_destroy(pipeline);
+    linear_model_free(&model);
     ridge_stats_destroy(stats);
 }
 

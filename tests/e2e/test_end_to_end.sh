@@ -18,7 +18,7 @@ check "simulate writes 20000 records of history to an Avro file" \
 
 "$TRIBUTARY_BIN" train -c "$cfg" >"$WORK/train.out" 2>&1
 check "train fits the history and writes the artefact" \
-  grep -q "from 20000 rows of $WORK/history.avro (0 skipped)" "$WORK/train.out"
+  grep -q "fitted on 20000 rows of $WORK/history.avro; 0 held out, 0 skipped" "$WORK/train.out"
 
 "$TRIBUTARY_BIN" inspect "$WORK/fleet.avro" >"$WORK/manifest.json" 2>&1
 check "inspect prints the manifest with name, features and checksum" \

@@ -13,6 +13,8 @@
 #include "connectors/kafka_sink.h"
 #include "connectors/prediction.h"
 #include "models/artefact.h"
+#include "models/linear.h"
+#include "models/pipeline.h"
 #include "models/ridge.h"
 #include "service/config.h"
 #include "service/error.h"
@@ -64,7 +66,7 @@ static struct {
     char model_path[128];
     struct embedded_broker *broker;
     struct record *records;
-    struct ridge_model model;
+    struct linear_model model;
     unsigned long long first_run_outputs;
     unsigned long long second_run_outputs;
     unsigned long long third_run_rewound;
@@ -95,13 +97,15 @@ static void train_model(void)
     ridge_stats_add(stats, x, y, n);
     char err[256];
     assert_int_equal(ridge_fit(stats, 1.0, &world.model, err, sizeof err), TB_OK);
-    struct artefact_info info = {.name = "it-rul",
-                                 .version = 3,
-                                 .label = "rul",
-                                 .features = features,
-                                 .nfeatures = NFEATURES};
-    struct artefact *a = artefact_new_ridge(&info, &world.model, err, sizeof err);
+    /* The inputs as they are: a pipeline without stages. */
+    struct pipeline_options options = {.numeric = features, .nnumeric = NFEATURES};
+    struct pipeline_rows rows = {.nrows = n, .values = x};
+    struct pipeline *pipeline = pipeline_fit(&options, &rows, NULL, NULL, NULL, err, sizeof err);
+    assert_non_null(pipeline);
+    struct artefact_info info = {.name = "it-rul", .version = 3, .label = "rul"};
+    struct artefact *a = artefact_new(&info, pipeline, &world.model, err, sizeof err);
     assert_non_null(a);
+    pipeline_destroy(pipeline);
     assert_int_equal(artefact_write(a, world.model_path, err, sizeof err), TB_OK);
     artefact_destroy(a);
     ridge_stats_destroy(stats);
@@ -291,7 +295,7 @@ static void read_outputs(const char *topic, int dead_letters)
             rec->dead_letters++;
         } else {
             struct prediction p;
-            assert_int_equal(prediction_decode(msg->payload, msg->len, &p), TB_OK);
+            assert_int_equal(prediction_decode(msg->payload, msg->len, &p, NULL, 0), TB_OK);
             assert_int_equal(p.event_time_ms, ts);
             assert_int_equal(p.model_version, 3);
             rec->partition = p.source_partition;
@@ -349,7 +353,7 @@ static int scenario_teardown(void **state)
 {
     (void)state;
     embedded_broker_destroy(world.broker);
-    ridge_model_free(&world.model);
+    linear_model_free(&world.model);
     free(world.records);
     remove(world.model_path);
     rmdir(world.dir);
@@ -414,7 +418,7 @@ static void predictions_equal_offline_scoring(void **state)
     double *y = mem_alloc(TOTAL * sizeof *y);
     for (size_t i = 0; i < TOTAL; i++)
         memcpy(&x[i * NFEATURES], world.records[i].x, sizeof world.records[i].x);
-    ridge_predict(&world.model, x, TOTAL, y);
+    linear_predict(&world.model, x, TOTAL, y);
     size_t compared = 0, corrupted = 0;
     for (size_t i = 0; i < TOTAL; i++) {
         corrupted += world.records[i].corrupted;

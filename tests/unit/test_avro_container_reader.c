@@ -1,6 +1,7 @@
 /* Tests for the Avro container reader: files written by Avro C and by
  * Python's avro package (null and deflate codecs) read back to the values
- * written, and every error names the file and field. */
+ * written, categorical fields (strings, enums, unions with null) read into
+ * dictionaries, and every error names the file and field. */
 #include "connectors/avro_container_reader.h"
 #include "connectors/table.h"
 #include "service/error.h"
@@ -219,7 +220,11 @@ static void write_bytes(const char *name, const char *bytes, size_t len)
     support_write_file(path, bytes, len);
 }
 
+enum { CAT_ROWS = 500 };
+static void write_categories_with_avro_c(const char *name, size_t n);
+
 /* Files shared by the cases: main.avro (C_ROWS records by Avro C),
+ * categories.avro (CAT_ROWS records of categorical fields by Avro C),
  * truncated.avro (main.avro cut inside a block), scalar.avro (a container of
  * doubles), empty.avro (no records), garbage.avro (not Avro), zero-bytes.avro. */
 static int group_setup(void **state)
@@ -230,6 +235,7 @@ static int group_setup(void **state)
         return -1;
     write_with_avro_c("main.avro", C_ROWS);
     write_with_avro_c("empty.avro", 0);
+    write_categories_with_avro_c("categories.avro", CAT_ROWS);
     write_scalar_container("scalar.avro");
     char path[PATH_MAX];
     tmp_path("main.avro", path, sizeof(path));
@@ -265,7 +271,7 @@ static struct table *read_ok(struct avro_container_reader *r, const char *const 
 {
     char err[1024] = "";
     struct table *t = NULL;
-    int rc = avro_container_reader_read_table(r, fields, n, key, &t, err, sizeof(err));
+    int rc = avro_container_reader_read_table(r, fields, n, NULL, 0, key, &t, err, sizeof(err));
     if (rc != TB_OK)
         fail_msg("read_table failed (%d): %s", rc, err);
     assert_non_null(t);
@@ -324,8 +330,8 @@ static void test_one_call_read_gives_table_and_schema(void **state)
     tmp_path("main.avro", path, sizeof(path));
     struct table *t = NULL;
     char *json = NULL;
-    int rc =
-        avro_container_reader_read(path, wanted, NWANTED, "machine", &t, &json, err, sizeof(err));
+    int rc = avro_container_reader_read(path, wanted, NWANTED, NULL, 0, "machine", &t, &json, err,
+                                        sizeof(err));
     if (rc != TB_OK)
         fail_msg("avro_container_reader_read: %s", err);
     check_telemetry_table(t, C_ROWS, path);
@@ -339,16 +345,17 @@ static void test_one_call_read_gives_table_and_schema(void **state)
     static const char *const absent[] = {"absent"};
     t = (struct table *)path;
     json = path;
-    assert_int_equal(avro_container_reader_read(path, absent, 1, NULL, &t, &json, err, sizeof(err)),
-                     TB_SCHEMA);
+    assert_int_equal(
+        avro_container_reader_read(path, absent, 1, NULL, 0, NULL, &t, &json, err, sizeof(err)),
+        TB_SCHEMA);
     assert_null(t);
     assert_null(json);
     tmp_path("no-such.avro", path, sizeof(path));
     t = (struct table *)path;
     json = path;
-    assert_int_equal(
-        avro_container_reader_read(path, wanted, NWANTED, NULL, &t, &json, err, sizeof(err)),
-        TB_IO);
+    assert_int_equal(avro_container_reader_read(path, wanted, NWANTED, NULL, 0, NULL, &t, &json,
+                                                err, sizeof(err)),
+                     TB_IO);
     assert_null(t);
     assert_null(json);
 }
@@ -422,7 +429,8 @@ static void test_second_read_is_refused(void **state)
     table_destroy(t);
     t = NULL;
     assert_int_equal(
-        avro_container_reader_read_table(r, wanted, NWANTED, NULL, &t, err, sizeof(err)), TB_USAGE);
+        avro_container_reader_read_table(r, wanted, NWANTED, NULL, 0, NULL, &t, err, sizeof(err)),
+        TB_USAGE);
     assert_null(t);
     snprintf(expected, sizeof(expected), "%s: already read; open it again to reread", path);
     assert_string_equal(err, expected);
@@ -537,6 +545,292 @@ static void test_python_deflate_codec_file_reads_back_values_written(void **stat
     python_round_trip("deflate");
 }
 
+/* ---- categorical fields ---- */
+
+/* Strings, enums (one of them used again by name), and both in unions with
+ * null, null first and second. */
+static const char category_schema[] =
+    "{\"type\": \"record\", \"name\": \"Categories\", \"namespace\": \"tributary.test\","
+    " \"fields\": ["
+    "{\"name\": \"machine\", \"type\": \"string\"},"
+    "{\"name\": \"state\", \"type\": {\"type\": \"enum\", \"name\": \"State\","
+    " \"symbols\": [\"OK\", \"WARN\", \"FAIL\"]}},"
+    "{\"name\": \"grade\", \"type\": [\"null\", \"string\"]},"
+    "{\"name\": \"mode\", \"type\": [{\"type\": \"enum\", \"name\": \"Mode\","
+    " \"symbols\": [\"AUTO\", \"MANUAL\"]}, \"null\"]},"
+    "{\"name\": \"pressure\", \"type\": \"double\"},"
+    "{\"name\": \"previous\", \"type\": \"State\"}]}";
+
+enum { NCATEGORICAL = 5 };
+
+static const char *const state_symbols[] = {"OK", "WARN", "FAIL"};
+static const char *const mode_symbols[] = {"AUTO", "MANUAL"};
+/* The empty string is a category in Avro (only null is missing). */
+static const char *const grades[] = {"B", "A", "", "caf\xc3\xa9"};
+static const char *const grades_json[] = {"\"B\"", "\"A\"", "\"\"", "\"caf\\u00e9\""};
+
+/* The categorical fields the tests read, in the order they ask for them. */
+static const char *const categorical_wanted[NCATEGORICAL] = {"state", "machine", "grade", "mode",
+                                                             "previous"};
+static const char *const pressure_only[] = {"pressure"};
+
+struct category_record {
+    char machine[16];
+    int state;    /* symbol index */
+    int grade;    /* index into grades, -1 for null */
+    int mode;     /* symbol index, -1 for null */
+    int previous; /* symbol index */
+    double pressure;
+};
+
+static void make_category_record(size_t i, struct category_record *c)
+{
+    snprintf(c->machine, sizeof(c->machine), "m-%zu", (i * 7) % 11);
+    c->state = (int)((2 * i + 1) % 3);
+    c->grade = i % 4 == 3 ? -1 : (int)((i / 2) % 4);
+    c->mode = i % 3 == 0 ? -1 : (i % 5 < 2 ? 1 : 0);
+    c->previous = (int)((i + 2) % 3);
+    c->pressure = (double)i * 0.5;
+}
+
+/* The strings record i holds, in the order of categorical_wanted; NULL for null. */
+static void expected_categories(size_t i, const char *out[NCATEGORICAL], char machine[16])
+{
+    struct category_record c;
+    make_category_record(i, &c);
+    memcpy(machine, c.machine, sizeof(c.machine));
+    out[0] = state_symbols[c.state];
+    out[1] = machine;
+    out[2] = c.grade < 0 ? NULL : grades[c.grade];
+    out[3] = c.mode < 0 ? NULL : mode_symbols[c.mode];
+    out[4] = state_symbols[c.previous];
+}
+
+static void write_categories_with_avro_c(const char *name, size_t n)
+{
+    char path[PATH_MAX];
+    tmp_path(name, path, sizeof(path));
+    avro_schema_t schema = parse_schema(category_schema);
+    avro_file_writer_t w = NULL;
+    if (avro_file_writer_create(path, schema, &w) != 0)
+        fail_msg("avro_file_writer_create: %s", avro_strerror());
+    avro_value_iface_t *iface = avro_generic_class_from_schema(schema);
+    avro_value_t rec, f, b;
+    assert_int_equal(avro_generic_value_new(iface, &rec), 0);
+    for (size_t i = 0; i < n; i++) {
+        struct category_record c;
+        make_category_record(i, &c);
+        avro_value_reset(&rec);
+        avro_value_get_by_name(&rec, "machine", &f, NULL);
+        assert_int_equal(avro_value_set_string(&f, c.machine), 0);
+        avro_value_get_by_name(&rec, "state", &f, NULL);
+        assert_int_equal(avro_value_set_enum(&f, c.state), 0);
+        avro_value_get_by_name(&rec, "grade", &f, NULL);
+        set_union(&f, c.grade < 0 ? 0 : 1, &b);
+        assert_int_equal(
+            c.grade < 0 ? avro_value_set_null(&b) : avro_value_set_string(&b, grades[c.grade]), 0);
+        avro_value_get_by_name(&rec, "mode", &f, NULL);
+        set_union(&f, c.mode < 0 ? 1 : 0, &b);
+        assert_int_equal(c.mode < 0 ? avro_value_set_null(&b) : avro_value_set_enum(&b, c.mode), 0);
+        avro_value_get_by_name(&rec, "pressure", &f, NULL);
+        assert_int_equal(avro_value_set_double(&f, c.pressure), 0);
+        avro_value_get_by_name(&rec, "previous", &f, NULL);
+        assert_int_equal(avro_value_set_enum(&f, c.previous), 0);
+        if (avro_file_writer_append_value(w, &rec) != 0)
+            fail_msg("append record %zu: %s", i, avro_strerror());
+    }
+    assert_int_equal(avro_file_writer_close(w), 0);
+    avro_value_decref(&rec);
+    avro_value_iface_decref(iface);
+    avro_schema_decref(schema);
+}
+
+/* Writes the same records as JSON lines for the Python writer (an enum is its
+ * symbol, a union member its bare value). */
+static void write_category_records_json(const char *name, size_t n)
+{
+    char path[PATH_MAX];
+    tmp_path(name, path, sizeof(path));
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    for (size_t i = 0; i < n; i++) {
+        struct category_record c;
+        make_category_record(i, &c);
+        char mode[16];
+        snprintf(mode, sizeof(mode), c.mode < 0 ? "null" : "\"%s\"",
+                 c.mode < 0 ? "" : mode_symbols[c.mode]);
+        fprintf(fp,
+                "{\"machine\": \"%s\", \"state\": \"%s\", \"grade\": %s, \"mode\": %s, "
+                "\"pressure\": %.17g, \"previous\": \"%s\"}\n",
+                c.machine, state_symbols[c.state], c.grade < 0 ? "null" : grades_json[c.grade],
+                mode, c.pressure, state_symbols[c.previous]);
+    }
+    assert_int_equal(fclose(fp), 0);
+}
+
+/* Checks a table read with pressure_only and categorical_wanted against
+ * records 0..nrows-1: each cell names the string written (NAN for null), and
+ * each dictionary lists the strings in the order they first appear, worked
+ * out here by scanning the expected values. */
+static void check_category_table(struct table *t, size_t nrows, const char *what)
+{
+    assert_int_equal(table_nrows(t), nrows);
+    assert_int_equal(table_ncols(t), 1 + NCATEGORICAL);
+    assert_string_equal(table_column_name(t, 0), "pressure");
+    assert_false(table_is_categorical(t, 0));
+    for (size_t j = 0; j < NCATEGORICAL; j++) {
+        assert_string_equal(table_column_name(t, 1 + j), categorical_wanted[j]);
+        assert_true(table_is_categorical(t, 1 + j));
+    }
+    const char *first_seen[NCATEGORICAL][16];
+    size_t nseen[NCATEGORICAL] = {0};
+    for (size_t i = 0; i < nrows; i++) {
+        const char *want[NCATEGORICAL];
+        char machine[16];
+        expected_categories(i, want, machine);
+        struct category_record c;
+        make_category_record(i, &c);
+        assert_same_double(table_row(t, i)[0], c.pressure, what, i, 0);
+        for (size_t j = 0; j < NCATEGORICAL; j++) {
+            double code = table_row(t, i)[1 + j];
+            if (!want[j]) {
+                if (!isnan(code))
+                    fail_msg("%s record %zu field '%s': code %g, want null", what, i,
+                             categorical_wanted[j], code);
+                continue;
+            }
+            size_t k = 0;
+            while (k < nseen[j] && strcmp(first_seen[j][k], want[j]) != 0)
+                k++;
+            if (k == nseen[j]) {
+                assert_true(k < 16);
+                /* machine names live in a local buffer; keep the dictionary's copy */
+                size_t count = 0;
+                const char *const *dict = table_dictionary(t, 1 + j, &count);
+                assert_true(k < count);
+                first_seen[j][nseen[j]++] = dict[k];
+                if (strcmp(dict[k], want[j]) != 0)
+                    fail_msg("%s field '%s': category %zu is '%s', want '%s'", what,
+                             categorical_wanted[j], k, dict[k], want[j]);
+            }
+            if (code != (double)k)
+                fail_msg("%s record %zu field '%s' ('%s'): code %g, want %zu", what, i,
+                         categorical_wanted[j], want[j], code, k);
+        }
+    }
+    /* Each category is its bytes and no more: interning its text finds it. */
+    for (size_t j = 0; j < NCATEGORICAL; j++) {
+        size_t count = 0;
+        const char *const *dict = table_dictionary(t, 1 + j, &count);
+        assert_int_equal(count, nseen[j]);
+        for (size_t k = 0; k < count; k++) {
+            double code = table_intern(t, 1 + j, dict[k], strlen(dict[k]));
+            if (code != (double)k)
+                fail_msg("%s field '%s': '%s' is not category %zu", what, categorical_wanted[j],
+                         dict[k], k);
+        }
+    }
+}
+
+static void test_categorical_fields_read_strings_and_enum_symbols(void **state)
+{
+    (void)state;
+    char path[PATH_MAX];
+    tmp_path("categories.avro", path, sizeof(path));
+    struct avro_container_reader *r = open_ok(path);
+    char err[1024] = "";
+    struct table *t = NULL;
+    int rc = avro_container_reader_read_table(r, pressure_only, 1, categorical_wanted, NCATEGORICAL,
+                                              "machine", &t, err, sizeof(err));
+    if (rc != TB_OK)
+        fail_msg("read_table: %s", err);
+    check_category_table(t, CAT_ROWS, path);
+    /* The fixed values: first appearance, nulls, "" as a category, UTF-8 kept. */
+    static const char *const state_order[] = {"WARN", "OK", "FAIL"};
+    size_t count = 0;
+    const char *const *dict = table_dictionary(t, 1, &count);
+    assert_int_equal(count, 3);
+    for (size_t k = 0; k < 3; k++)
+        assert_string_equal(dict[k], state_order[k]);
+    dict = table_dictionary(t, 3, &count);
+    assert_int_equal(count, 4);
+    assert_string_equal(dict[0], "B");
+    assert_string_equal(dict[2], "");
+    assert_string_equal(dict[3], "caf\xc3\xa9");
+    assert_true(isnan(table_row(t, 3)[3])); /* grade of record 3 is null */
+    assert_true(isnan(table_row(t, 0)[4])); /* mode of record 0 is null */
+    assert_string_equal(table_key(t, 1), "m-7");
+    table_destroy(t);
+    avro_container_reader_destroy(r);
+
+    /* The one-call form reads the same. */
+    char *json = NULL;
+    rc = avro_container_reader_read(path, pressure_only, 1, categorical_wanted, NCATEGORICAL, NULL,
+                                    &t, &json, err, sizeof(err));
+    if (rc != TB_OK)
+        fail_msg("avro_container_reader_read: %s", err);
+    check_category_table(t, CAT_ROWS, path);
+    free(json);
+    table_destroy(t);
+}
+
+/* A file written by Python's avro package (deflate) reads the same. */
+static void test_categorical_fields_of_a_python_file(void **state)
+{
+    (void)state;
+    char records[PATH_MAX], path[PATH_MAX];
+    write_category_records_json("categories.jsonl", CAT_ROWS);
+    tmp_path("categories.jsonl", records, sizeof(records));
+    tmp_path("categories-python.avro", path, sizeof(path));
+    char *out =
+        support_python("-c", python_writer, category_schema, records, path, "deflate", NULL);
+    assert_string_equal(out, "deflate\n");
+    free(out);
+    struct avro_container_reader *r = open_ok(path);
+    char err[1024] = "";
+    struct table *t = NULL;
+    int rc = avro_container_reader_read_table(r, pressure_only, 1, categorical_wanted, NCATEGORICAL,
+                                              NULL, &t, err, sizeof(err));
+    if (rc != TB_OK)
+        fail_msg("read_table: %s", err);
+    check_category_table(t, CAT_ROWS, path);
+    table_destroy(t);
+    avro_container_reader_destroy(r);
+}
+
+/* In the telemetry file: a nullable string that is never null, and no numeric
+ * field at all. */
+static void test_categorical_only_nullable_string(void **state)
+{
+    (void)state;
+    char path[PATH_MAX], err[1024] = "";
+    tmp_path("main.avro", path, sizeof(path));
+    static const char *const owner_machine[] = {"owner", "machine"};
+    struct avro_container_reader *r = open_ok(path);
+    struct table *t = NULL;
+    int rc =
+        avro_container_reader_read_table(r, NULL, 0, owner_machine, 2, NULL, &t, err, sizeof(err));
+    if (rc != TB_OK)
+        fail_msg("read_table: %s", err);
+    assert_int_equal(table_nrows(t), C_ROWS);
+    size_t count = 0;
+    const char *const *dict = table_dictionary(t, 0, &count);
+    assert_int_equal(count, 1);
+    assert_string_equal(dict[0], "ops");
+    assert_true(table_intern(t, 0, "ops", 3) == 0);
+    dict = table_dictionary(t, 1, &count);
+    assert_int_equal(count, 17); /* m-000 .. m-016 */
+    for (size_t i = 0; i < C_ROWS; i++) {
+        struct telemetry rec;
+        make_record(i, &rec);
+        assert_true(table_row(t, i)[0] == 0);
+        assert_true(table_row(t, i)[1] == (double)(i % 17));
+        assert_string_equal(dict[i % 17], rec.machine);
+    }
+    table_destroy(t);
+    avro_container_reader_destroy(r);
+}
+
 /* One error case: the file (in tmpdir), the fields and key asked for, and
  * the status and message expected ("%s" stands for the path). When
  * prefix_only is set, the message must only start with the expected text
@@ -545,6 +839,8 @@ struct error_case {
     const char *file;
     const char *const *fields;
     size_t nfields;
+    const char *const *categorical;
+    size_t ncategorical;
     const char *key;
     int status;
     const char *message;
@@ -604,6 +900,42 @@ static const struct error_case err_missing_file = {.file = "no-such.avro",
                                                    .message = "%s: No such file or directory",
                                                    .at_open = true};
 
+static const char *const state_only[] = {"state"};
+static const char *const mode_only[] = {"mode"};
+static const char *const unit_only[] = {"unit"};
+static const char *const colour[] = {"colour"};
+static const char *const machine_twice[] = {"machine", "grade", "machine"};
+
+#define CAT_CASE(file_, fields_, n_, cat_, ncat_, status_, message_)                               \
+    {                                                                                              \
+        .file = (file_), .fields = (fields_), .nfields = (n_), .categorical = (cat_),              \
+        .ncategorical = (ncat_), .status = (status_), .message = (message_)                        \
+    }
+
+static const struct error_case err_double_is_not_a_category =
+    CAT_CASE("categories.avro", NULL, 0, pressure_only, 1, TB_SCHEMA,
+             "%s: field 'pressure' is a double, not a string or an enum");
+static const struct error_case err_array_is_not_a_category =
+    CAT_CASE("main.avro", NULL, 0, tags, 1, TB_SCHEMA,
+             "%s: field 'tags' is an array, not a string or an enum");
+static const struct error_case err_nullable_long_is_not_a_category =
+    CAT_CASE("main.avro", NULL, 0, unit_only, 1, TB_SCHEMA,
+             "%s: field 'unit' is a union (null | long), not a string or an enum");
+static const struct error_case err_enum_is_not_a_number =
+    CAT_CASE("categories.avro", state_only, 1, NULL, 0, TB_SCHEMA,
+             "%s: field 'state' is an enum, not a number");
+static const struct error_case err_nullable_enum_is_not_a_number =
+    CAT_CASE("categories.avro", mode_only, 1, NULL, 0, TB_SCHEMA,
+             "%s: field 'mode' is a union (enum | null), not a number");
+static const struct error_case err_category_not_in_schema =
+    CAT_CASE("categories.avro", pressure_only, 1, colour, 1, TB_SCHEMA,
+             "%s: field 'colour' not in writer schema");
+static const struct error_case err_number_and_category =
+    CAT_CASE("categories.avro", pressure_only, 1, pressure_only, 1, TB_USAGE,
+             "%s: field 'pressure' is wanted both as a number and as a category");
+static const struct error_case err_category_wanted_twice = CAT_CASE(
+    "categories.avro", NULL, 0, machine_twice, 3, TB_USAGE, "%s: field 'machine' is wanted twice");
+
 static void run_error_case(void **state)
 {
     const struct error_case *c = *state;
@@ -618,8 +950,8 @@ static void run_error_case(void **state)
             fail_msg("open failed: %s", err);
         static char sentinel;
         struct table *t = (struct table *)&sentinel; /* the reader must set it to NULL */
-        int rc = avro_container_reader_read_table(r, c->fields, c->nfields, c->key, &t, err,
-                                                  sizeof(err));
+        int rc = avro_container_reader_read_table(r, c->fields, c->nfields, c->categorical,
+                                                  c->ncategorical, c->key, &t, err, sizeof(err));
         assert_null(t);
         assert_int_equal(rc, c->status);
         avro_container_reader_destroy(r);
@@ -648,6 +980,9 @@ int main(void)
         cmocka_unit_test(test_second_read_is_refused),
         cmocka_unit_test(test_python_null_codec_file_reads_back_values_written),
         cmocka_unit_test(test_python_deflate_codec_file_reads_back_values_written),
+        cmocka_unit_test(test_categorical_fields_read_strings_and_enum_symbols),
+        cmocka_unit_test(test_categorical_fields_of_a_python_file),
+        cmocka_unit_test(test_categorical_only_nullable_string),
         ERROR_CASE(field_not_in_schema),
         ERROR_CASE(key_not_in_schema),
         ERROR_CASE(string_is_not_a_number),
@@ -661,6 +996,14 @@ int main(void)
         ERROR_CASE(not_an_avro_file),
         ERROR_CASE(empty_file),
         ERROR_CASE(missing_file),
+        ERROR_CASE(double_is_not_a_category),
+        ERROR_CASE(array_is_not_a_category),
+        ERROR_CASE(nullable_long_is_not_a_category),
+        ERROR_CASE(enum_is_not_a_number),
+        ERROR_CASE(nullable_enum_is_not_a_number),
+        ERROR_CASE(category_not_in_schema),
+        ERROR_CASE(number_and_category),
+        ERROR_CASE(category_wanted_twice),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1,5 +1,6 @@
 /* Unit tests of the Avro wire primitives and the Avro decoder: datums written by Avro C itself,
- * hand-built edge cases, malformed input, schema errors, and fingerprints against Python's avro. */
+ * hand-built edge cases, malformed input, categorical fields (strings and enums to category
+ * indices), schema errors, and fingerprints against Python's avro. */
 #include "connectors/avro_plan.h"
 #include "connectors/avro_wire.h"
 #include "service/error.h"
@@ -1315,6 +1316,442 @@ static void test_new_accepts_every_numeric_type(void **state)
     avro_plan_destroy(NULL);
 }
 
+/* ---- categorical fields ---- */
+
+static const char CATEGORY_SCHEMA[] =
+    "{\"type\":\"record\",\"name\":\"C\",\"namespace\":\"tributary.test\",\"fields\":["
+    "{\"name\":\"s\",\"type\":\"string\"},"
+    "{\"name\":\"attrs\",\"type\":{\"type\":\"map\",\"values\":\"string\"}},"
+    "{\"name\":\"e\",\"type\":{\"type\":\"enum\",\"name\":\"Colour\","
+    "\"symbols\":[\"RED\",\"GREEN\",\"BLUE\",\"CYAN\"]}},"
+    "{\"name\":\"ns\",\"type\":[\"null\",\"string\"]},"
+    "{\"name\":\"x\",\"type\":\"double\"},"
+    "{\"name\":\"ne\",\"type\":[\"Colour\",\"null\"]},"
+    "{\"name\":\"n\",\"type\":\"long\"}]}";
+
+/* Columns, in an order unlike the writer's: x, s, e, ns, ne, n. */
+static const char *const S_CATEGORIES[] = {"b", "a", "zz", ""};
+static const char *const E_CATEGORIES[] = {"BLUE", "RED", "MAGENTA"};
+static const char *const NS_CATEGORIES[] = {"caf\xc3\xa9", "tea"};
+static const char *const NE_CATEGORIES[] = {"GREEN"};
+static const struct avro_plan_field CATEGORY_FIELDS[] = {
+    {.name = "x", .required = true},
+    {.name = "s",
+     .required = true,
+     .categorical = true,
+     .categories = S_CATEGORIES,
+     .ncategories = 4},
+    {.name = "e",
+     .required = true,
+     .categorical = true,
+     .categories = E_CATEGORIES,
+     .ncategories = 3},
+    {.name = "ns", .categorical = true, .categories = NS_CATEGORIES, .ncategories = 2},
+    {.name = "ne", .categorical = true, .categories = NE_CATEGORIES, .ncategories = 1},
+    {.name = "n"},
+};
+#define CATEGORY_NFIELDS 6
+
+/* Values the strings are drawn from: the categories and near misses. */
+static const char *const STRING_POOL[] = {"a",           "b",    "zz",  "",    "z",
+                                          "zzz",         "A",    "B ",  "ab",  "ba",
+                                          "caf\xc3\xa9", "cafe", "tea", "TEA", "te"};
+static const char *const COLOURS[] = {"RED", "GREEN", "BLUE", "CYAN"};
+
+static struct avro_plan *fields_or_fail(const char *schema, const struct avro_plan_field *fields,
+                                        size_t nfields)
+{
+    char err[256] = "";
+    struct avro_plan *codec = avro_plan_new_fields(schema, fields, nfields, err, sizeof err);
+    if (!codec)
+        fail_msg("avro_plan_new_fields: %s", err);
+    return codec;
+}
+
+/* The index of value among categories by a plain scan, or -1. */
+static double category_index(const char *value, const char *const *categories, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (strcmp(value, categories[k]) == 0)
+            return (double)k;
+    return -1;
+}
+
+/* One random C record encoded by Avro C, with the row a decoder must produce. */
+static uint8_t *category_encode(uint64_t *rng, double want[CATEGORY_NFIELDS], size_t *len)
+{
+    avro_schema_t schema = schema_parse(CATEGORY_SCHEMA);
+    struct avro_c_value v;
+    avro_value_t f, branch, item;
+    value_new(&v, schema);
+    size_t npool = sizeof STRING_POOL / sizeof STRING_POOL[0];
+
+    const char *text = STRING_POOL[rng_range(rng, 0, (int64_t)npool - 1)];
+    f = field_of(&v.value, "s");
+    CHECK_AVRO(avro_value_set_string(&f, text));
+    want[1] = category_index(text, S_CATEGORIES, 4);
+
+    f = field_of(&v.value, "attrs");
+    for (int64_t i = rng_range(rng, 0, 3); i > 0; i--) {
+        char key[16];
+        snprintf(key, sizeof key, "k%d", (int)i);
+        CHECK_AVRO(avro_value_add(&f, key, &item, NULL, NULL));
+        CHECK_AVRO(avro_value_set_string(&item, STRING_POOL[rng_range(rng, 0, 4)]));
+    }
+
+    int colour = (int)rng_range(rng, 0, 3);
+    f = field_of(&v.value, "e");
+    CHECK_AVRO(avro_value_set_enum(&f, colour));
+    want[2] = category_index(COLOURS[colour], E_CATEGORIES, 3);
+
+    f = field_of(&v.value, "ns");
+    if (rng_range(rng, 0, 3) == 0) {
+        CHECK_AVRO(avro_value_set_branch(&f, 0, &branch));
+        CHECK_AVRO(avro_value_set_null(&branch));
+        want[3] = NAN;
+    } else {
+        text = STRING_POOL[rng_range(rng, 0, (int64_t)npool - 1)];
+        CHECK_AVRO(avro_value_set_branch(&f, 1, &branch));
+        CHECK_AVRO(avro_value_set_string(&branch, text));
+        want[3] = category_index(text, NS_CATEGORIES, 2);
+    }
+
+    double x = rng_double(rng);
+    f = field_of(&v.value, "x");
+    CHECK_AVRO(avro_value_set_double(&f, x));
+    want[0] = x;
+
+    f = field_of(&v.value, "ne");
+    if (rng_range(rng, 0, 3) == 0) {
+        CHECK_AVRO(avro_value_set_branch(&f, 1, &branch));
+        CHECK_AVRO(avro_value_set_null(&branch));
+        want[4] = NAN;
+    } else {
+        colour = (int)rng_range(rng, 0, 3);
+        CHECK_AVRO(avro_value_set_branch(&f, 0, &branch));
+        CHECK_AVRO(avro_value_set_enum(&branch, colour));
+        want[4] = category_index(COLOURS[colour], NE_CATEGORIES, 1);
+    }
+
+    int64_t n = rng_range(rng, -1000, 1000);
+    f = field_of(&v.value, "n");
+    CHECK_AVRO(avro_value_set_long(&f, n));
+    want[5] = (double)n;
+
+    uint8_t *bytes = avro_c_encode(&v.value, len);
+    value_free(&v);
+    avro_schema_decref(schema);
+    return bytes;
+}
+
+/* 300 random records written by Avro C: strings and enum symbols decode to their index among
+ * the categories (found by a scan here), -1 when absent, NAN for null; every proper prefix of
+ * the first records is refused as truncated. */
+static void test_categorical_decode_avro_c_records(void **state)
+{
+    (void)state;
+    struct avro_plan *codec = fields_or_fail(CATEGORY_SCHEMA, CATEGORY_FIELDS, CATEGORY_NFIELDS);
+    assert_int_equal(avro_plan_nfields(codec), CATEGORY_NFIELDS);
+    uint64_t rng = 99;
+    bool seen_unknown = false, seen_known = false, seen_null = false;
+    for (int row = 0; row < 300; row++) {
+        double want[CATEGORY_NFIELDS], got[CATEGORY_NFIELDS];
+        size_t len;
+        uint8_t *bytes = category_encode(&rng, want, &len);
+        char reason[128];
+        if (decode_exact(codec, bytes, len, got, reason, sizeof reason) != TB_OK)
+            fail_msg("row %d: %s", row, reason);
+        for (size_t j = 0; j < CATEGORY_NFIELDS; j++) {
+            assert_same_double(got[j], want[j], CATEGORY_FIELDS[j].name);
+            seen_unknown |= j >= 1 && j <= 4 && want[j] == -1;
+            seen_known |= j >= 1 && j <= 4 && want[j] >= 0;
+            seen_null |= isnan(want[j]);
+        }
+        for (size_t cut = 0; row < 5 && cut < len; cut++) {
+            int status = decode_exact(codec, bytes, cut, got, reason, sizeof reason);
+            if (status != TB_PARSE || !strstr(reason, "truncated at byte "))
+                fail_msg("row %d cut at %zu: status %d, '%s'", row, cut, status, reason);
+        }
+        free(bytes);
+    }
+    assert_true(seen_unknown && seen_known && seen_null);
+    avro_plan_destroy(codec);
+}
+
+static const char ONE_STRING[] = "{\"type\":\"record\",\"name\":\"O\",\"fields\":["
+                                 "{\"name\":\"s\",\"type\":\"string\"}]}";
+
+/* 2000 categories in a hash: each decodes to its index, and 2000 near misses to -1. */
+static void test_categorical_many_categories(void **state)
+{
+    (void)state;
+    enum { N = 2000 };
+    char(*names)[24] = calloc(N, sizeof *names);
+    const char **categories = calloc(N, sizeof *categories);
+    for (size_t k = 0; k < N; k++) {
+        snprintf(names[k], sizeof names[k], "machine-%zu", (k * 7919) % 100003);
+        categories[k] = names[k];
+    }
+    struct avro_plan_field field = {.name = "s",
+                                    .required = true,
+                                    .categorical = true,
+                                    .categories = categories,
+                                    .ncategories = N};
+    struct avro_plan *codec = fields_or_fail(ONE_STRING, &field, 1);
+    /* The plan keeps its own copy: change ours. */
+    for (size_t k = 0; k < N; k++)
+        names[k][0] = 'X';
+    struct avro_wire_buf buf = {0};
+    char reason[128];
+    double row[1];
+    for (size_t k = 0; k < 2 * N; k++) {
+        char value[32];
+        if (k < N)
+            snprintf(value, sizeof value, "machine-%zu", (k * 7919) % 100003);
+        else
+            snprintf(value, sizeof value, "machine-%zu ", ((k - N) * 7919) % 100003);
+        avro_wire_buf_reset(&buf);
+        avro_wire_put_string(&buf, value, strlen(value));
+        if (decode_exact(codec, buf.data, buf.len, row, reason, sizeof reason) != TB_OK)
+            fail_msg("%s: %s", value, reason);
+        double want = k < N ? (double)k : -1;
+        if (row[0] != want)
+            fail_msg("'%s': decoded %g, want %g", value, row[0], want);
+    }
+    avro_wire_buf_free(&buf);
+    avro_plan_destroy(codec);
+    free(categories);
+    free(names);
+}
+
+/* A hand-built categorical case: the bytes and the exact outcome. */
+struct category_bytes_case {
+    const char *name;
+    uint8_t bytes[16];
+    size_t len;
+    int status;
+    const char *reason; /* TB_OK: ignored */
+    double s, e, ns;    /* TB_OK: the row */
+};
+
+static const char SMALL_CATEGORIES[] =
+    "{\"type\":\"record\",\"name\":\"K\",\"fields\":["
+    "{\"name\":\"s\",\"type\":\"string\"},"
+    "{\"name\":\"e\",\"type\":{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\",\"B\",\"C\"]}},"
+    "{\"name\":\"ns\",\"type\":[\"null\",\"string\"]}]}";
+static const char *const SMALL_S[] = {"a", "a\xff"};
+static const char *const SMALL_E[] = {"C", "A"};
+static const char *const SMALL_NS[] = {"x"};
+
+/* s "a" is 0x02 'a'; e symbol k is 2k; ns null is 0x00, ns "x" is 0x02 0x02 'x'. */
+static const struct category_bytes_case CATEGORY_BYTES_CASES[] = {
+    {"known values", {0x02, 'a', 0x00, 0x02, 0x02, 'x'}, 6, TB_OK, "", 0, 1, 0},
+    {"byte-exact: a NUL after the bytes is another string",
+     {0x04, 'a', 0x00, 0x04, 0x00},
+     5,
+     TB_OK,
+     "",
+     -1,
+     0,
+     NAN},
+    {"byte-exact: a high byte matters", {0x04, 'a', 0xff, 0x02, 0x00}, 5, TB_OK, "", 1, -1, NAN},
+    {"byte-exact: case matters", {0x02, 'A', 0x02, 0x00}, 4, TB_OK, "", -1, -1, NAN},
+    {"empty string", {0x00, 0x00, 0x02, 0x00, 'z'}, 4, TB_OK, "", -1, 1, -1},
+    {"enum index out of range",
+     {0x02, 'a', 0x06, 0x00},
+     4,
+     TB_PARSE,
+     "enum index 3 out of range in field 'e'",
+     0,
+     0,
+     0},
+    {"negative enum index",
+     {0x02, 'a', 0x01, 0x00},
+     4,
+     TB_PARSE,
+     "enum index -1 out of range in field 'e'",
+     0,
+     0,
+     0},
+    {"union index out of range",
+     {0x02, 'a', 0x00, 0x04},
+     4,
+     TB_PARSE,
+     "union index 2 out of range in field 'ns'",
+     0,
+     0,
+     0},
+    {"negative string length",
+     {0x01, 'a', 0x00, 0x00},
+     4,
+     TB_PARSE,
+     "negative length -1 at byte 0 in field 's'",
+     0,
+     0,
+     0},
+    {"string cut short",
+     {0x02, 'a', 0x00, 0x02, 0x04, 'x'},
+     6,
+     TB_PARSE,
+     "truncated at byte 4 in field 'ns'",
+     0,
+     0,
+     0},
+    {"trailing byte",
+     {0x02, 'a', 0x00, 0x00, 0x00},
+     5,
+     TB_PARSE,
+     "1 trailing byte after the record",
+     0,
+     0,
+     0},
+};
+
+static void test_categorical_bytes_cases(void **state)
+{
+    (void)state;
+    const struct avro_plan_field fields[] = {
+        {.name = "ns", .categorical = true, .categories = SMALL_NS, .ncategories = 1},
+        {.name = "s",
+         .required = true,
+         .categorical = true,
+         .categories = SMALL_S,
+         .ncategories = 2},
+        {.name = "e",
+         .required = true,
+         .categorical = true,
+         .categories = SMALL_E,
+         .ncategories = 2},
+    };
+    struct avro_plan *codec = fields_or_fail(SMALL_CATEGORIES, fields, 3);
+    for (size_t c = 0; c < sizeof CATEGORY_BYTES_CASES / sizeof CATEGORY_BYTES_CASES[0]; c++) {
+        const struct category_bytes_case *k = &CATEGORY_BYTES_CASES[c];
+        double row[3];
+        char reason[128];
+        int status = decode_exact(codec, k->bytes, k->len, row, reason, sizeof reason);
+        if (status != k->status || (status != TB_OK && strcmp(reason, k->reason) != 0))
+            fail_msg("%s: status %d, reason '%s'", k->name, status, reason);
+        if (status == TB_OK) {
+            assert_same_double(row[0], k->ns, k->name);
+            assert_same_double(row[1], k->s, k->name);
+            assert_same_double(row[2], k->e, k->name);
+        }
+    }
+    avro_plan_destroy(codec);
+}
+
+/* A required categorical field refuses null by name; an optional one gives NAN; with no
+ * categories every value is unknown. */
+static void test_categorical_null_and_no_categories(void **state)
+{
+    (void)state;
+    static const char schema[] =
+        "{\"type\":\"record\",\"name\":\"N\",\"fields\":["
+        "{\"name\":\"a\",\"type\":[\"null\",\"string\"]},"
+        "{\"name\":\"b\",\"type\":[{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"P\",\"Q\"]},"
+        "\"null\"]}]}";
+    const struct avro_plan_field required[] = {
+        {.name = "a", .required = true, .categorical = true},
+        {.name = "b", .required = true, .categorical = true},
+    };
+    const struct avro_plan_field optional[] = {
+        {.name = "a", .categorical = true},
+        {.name = "b", .categorical = true},
+    };
+    struct avro_plan *strict = fields_or_fail(schema, required, 2);
+    struct avro_plan *lenient = fields_or_fail(schema, optional, 2);
+    const uint8_t a_null[] = {0x00, 0x00, 0x02};      /* a null, b Q */
+    const uint8_t b_null[] = {0x02, 0x02, 'P', 0x02}; /* a "P", b null */
+    double row[2];
+    char reason[128];
+    assert_int_equal(decode_exact(strict, a_null, sizeof a_null, row, reason, sizeof reason),
+                     TB_PARSE);
+    assert_string_equal(reason, "feature 'a' is null");
+    assert_int_equal(decode_exact(strict, b_null, sizeof b_null, row, reason, sizeof reason),
+                     TB_PARSE);
+    assert_string_equal(reason, "feature 'b' is null");
+    assert_int_equal(decode_exact(lenient, a_null, sizeof a_null, row, reason, sizeof reason),
+                     TB_OK);
+    assert_same_double(row[0], NAN, "a");
+    assert_same_double(row[1], -1, "b");
+    assert_int_equal(decode_exact(lenient, b_null, sizeof b_null, row, reason, sizeof reason),
+                     TB_OK);
+    assert_same_double(row[0], -1, "a");
+    assert_same_double(row[1], NAN, "b");
+    avro_plan_destroy(lenient);
+    avro_plan_destroy(strict);
+}
+
+struct new_fields_case {
+    const char *name;
+    struct avro_plan_field field;
+    const char *message; /* the message must contain this */
+};
+
+static const char *const DUPLICATE_CATEGORIES[] = {"x", "y", "x"};
+static const char *const NULL_CATEGORY[] = {"x", NULL};
+
+static const struct new_fields_case NEW_FIELDS_CASES[] = {
+    {"categorical double",
+     {.name = "x", .required = true, .categorical = true},
+     "feature 'x' has type \"double\"; a categorical field must be string, enum, or a union of "
+     "null with one of those"},
+    {"categorical long, optional",
+     {.name = "n", .categorical = true},
+     "optional field 'n' has type \"long\"; a categorical field must be"},
+    {"categorical map", {.name = "attrs", .categorical = true}, "field 'attrs' has type {\"type\""},
+    {"numeric enum",
+     {.name = "e", .required = true},
+     "feature 'e' has type {\"name\":\"tributary.test.Colour\",\"type\":\"enum\""},
+    {"numeric nullable enum",
+     {.name = "ne"},
+     "optional field 'ne' has type [\"tributary.test.Colour\",\"null\"]; it must be int"},
+    {"numeric string", {.name = "s", .required = true}, "feature 's' has type \"string\"; it must"},
+    {"categorical not in schema",
+     {.name = "colour", .categorical = true},
+     "optional field 'colour' is not in the schema of record 'C'"},
+    {"category listed twice",
+     {.name = "s", .categorical = true, .categories = DUPLICATE_CATEGORIES, .ncategories = 3},
+     "categorical field 's': category 'x' is listed twice"},
+    {"NULL category",
+     {.name = "s", .categorical = true, .categories = NULL_CATEGORY, .ncategories = 2},
+     "categorical field 's': category 1 is NULL"},
+    {"NULL categories",
+     {.name = "s", .categorical = true, .ncategories = 2},
+     "categorical field 's': categories is NULL"},
+    {"NULL name", {.name = NULL}, "field name 0 is NULL"},
+};
+
+static void test_new_fields_errors(void **state)
+{
+    (void)state;
+    for (size_t c = 0; c < sizeof NEW_FIELDS_CASES / sizeof NEW_FIELDS_CASES[0]; c++) {
+        const struct new_fields_case *k = &NEW_FIELDS_CASES[c];
+        char err[256] = "";
+        struct avro_plan *codec =
+            avro_plan_new_fields(CATEGORY_SCHEMA, &k->field, 1, err, sizeof err);
+        if (codec || !strstr(err, k->message))
+            fail_msg("%s: %s, message '%s'", k->name, codec ? "accepted" : "refused", err);
+    }
+    static const char bad_unions[] = "{\"type\":\"record\",\"name\":\"U\",\"fields\":["
+                                     "{\"name\":\"three\",\"type\":[\"null\",\"string\",\"int\"]},"
+                                     "{\"name\":\"two\",\"type\":[\"string\",\"int\"]},"
+                                     "{\"name\":\"bytes\",\"type\":[\"null\",\"bytes\"]}]}";
+    static const char *const names[] = {"three", "two", "bytes"};
+    for (size_t c = 0; c < 3; c++) {
+        struct avro_plan_field field = {.name = names[c], .categorical = true};
+        char err[256] = "";
+        struct avro_plan *codec = avro_plan_new_fields(bad_unions, &field, 1, err, sizeof err);
+        if (codec || !strstr(err, "a categorical field must be"))
+            fail_msg("%s: %s, message '%s'", names[c], codec ? "accepted" : "refused", err);
+    }
+    char err[256] = "";
+    assert_null(avro_plan_new_fields(CATEGORY_SCHEMA, NULL, 1, err, sizeof err));
+    assert_string_equal(err, "avro_plan_new_fields: fields is NULL");
+    assert_null(avro_plan_new_fields(NULL, CATEGORY_FIELDS, 1, err, sizeof err));
+    assert_string_equal(err, "avro_plan_new_fields: no schema");
+}
+
 /* ---- fingerprints ---- */
 
 static void test_fingerprint_matches_python(void **state)
@@ -1405,6 +1842,11 @@ int main(void)
         cmocka_unit_test(test_decode_small_reason_buffer),
         cmocka_unit_test(test_new_errors),
         cmocka_unit_test(test_new_accepts_every_numeric_type),
+        cmocka_unit_test(test_categorical_decode_avro_c_records),
+        cmocka_unit_test(test_categorical_many_categories),
+        cmocka_unit_test(test_categorical_bytes_cases),
+        cmocka_unit_test(test_categorical_null_and_no_categories),
+        cmocka_unit_test(test_new_fields_errors),
         cmocka_unit_test(test_fingerprint_matches_python),
         cmocka_unit_test(test_fingerprint_telemetry_schema),
         cmocka_unit_test(test_fingerprint_spec_cases),

@@ -111,7 +111,18 @@ static void assert_documented_defaults(const struct config *c)
     assert_string_equal(c->input.topic, "telemetry");
     assert_string_equal(c->input.schema, "config/schemas/telemetry.avsc");
     assert_int_equal(c->input.nfeatures, 0);
+    assert_int_equal(c->input.ncategorical, 0);
     assert_string_equal(c->input.label, "");
+    assert_string_equal(c->input.key, "");
+    assert_string_equal(c->input.time, "");
+    assert_string_equal(c->pipeline.impute, "none");
+    assert_true(c->pipeline.impute_value == 0.0);
+    assert_int_equal(c->pipeline.impute_indicator, 0);
+    assert_int_equal(c->pipeline.window, 0);
+    const char *const stats[] = {"mean", "std"};
+    assert_list(c->pipeline.window_stats, c->pipeline.nwindow_stats, stats, 2);
+    assert_int_equal(c->pipeline.nwindow_columns, 0);
+    assert_string_equal(c->pipeline.scale, "none");
     assert_string_equal(c->output.topic, "predictions");
     assert_string_equal(c->output.dead_letter_topic, "telemetry.dlq");
     assert_int_equal(c->serve.workers, 2);
@@ -132,9 +143,21 @@ static void assert_documented_defaults(const struct config *c)
     assert_string_equal(c->train.rul_time, "");
     assert_true(c->train.rul_cap == 0.0);
     assert_true(c->train.l2 == 1.0);
+    assert_string_equal(c->train.model, "ridge");
+    assert_int_equal(c->train.max_iter, 1000);
+    assert_true(c->train.tol == 1e-8);
+    assert_string_equal(c->train.split, "none");
+    assert_true(c->train.test_fraction == 0.2);
+    assert_int_equal(c->train.folds, 0);
+    assert_int_equal(c->train.seed, 1);
+    assert_string_equal(c->train.test_input, "");
+    assert_string_equal(c->train.test_labels, "");
     assert_string_equal(c->train.model_name, "model");
     assert_int_equal(c->train.model_version, 1);
     assert_string_equal(c->train.output, "");
+    assert_string_equal(c->registry.directory, "");
+    assert_string_equal(c->registry.topic, "models");
+    assert_int_equal(c->registry.poll_ms, 1000);
     assert_int_equal(c->simulate.machines, 20);
     assert_true(c->simulate.rate == 0.0);
     assert_true(c->simulate.count == 0);
@@ -510,7 +533,7 @@ static void test_env_reaches_every_key(void **state)
         config_destroy(via_env);
         config_destroy(via_set);
     }
-    assert_int_equal(nkeys, 37); /* the keys the table documents */
+    assert_int_equal(nkeys, 60); /* the keys the table documents */
 }
 
 static void test_env_names_are_unique(void **state)

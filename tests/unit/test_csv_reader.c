@@ -1,6 +1,7 @@
 /* Tests for the CSV reader and the table it fills: values written to small
- * files come back exactly, real data sets match Python's reading of them, and
- * every error names the file, line and column. */
+ * files come back exactly, categorical columns give dictionaries and codes,
+ * real data sets match Python's reading of them, and every error names the
+ * file, line and column. */
 #include "connectors/csv_reader.h"
 #include "connectors/table.h"
 #include "service/error.h"
@@ -388,6 +389,116 @@ static void test_table_select_and_column_index(void **state)
     table_destroy(t);
 }
 
+/* Asserts that cell is NAN (want NULL) or the code of want in dict. */
+static void assert_category(const struct table *t, size_t r, size_t c, const char *want)
+{
+    double code = table_row(t, r)[c];
+    if (!want) {
+        if (!isnan(code))
+            fail_msg("row %zu column '%s': code %g, want missing", r, table_column_name(t, c),
+                     code);
+        return;
+    }
+    size_t count = 0;
+    const char *const *dict = table_dictionary(t, c, &count);
+    if (isnan(code) || code < 0 || code >= (double)count || code != floor(code))
+        fail_msg("row %zu column '%s': code %g is not in a dictionary of %zu", r,
+                 table_column_name(t, c), code, count);
+    if (strcmp(dict[(size_t)code], want) != 0)
+        fail_msg("row %zu column '%s': '%s', want '%s'", r, table_column_name(t, c),
+                 dict[(size_t)code], want);
+}
+
+static void assert_dictionary(const struct table *t, size_t c, const char *const *want, size_t n)
+{
+    size_t count = 0;
+    const char *const *dict = table_dictionary(t, c, &count);
+    assert_int_equal(count, n);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(dict[i], want[i]);
+}
+
+/* Categorical columns come after the numeric ones, trimmed, in dictionaries of
+ * first appearance; empty cells (quoted or not) are missing even without
+ * allow_missing; the key column may also be categorical. */
+static void test_categorical_columns_hold_codes_into_dictionaries(void **state)
+{
+    (void)state;
+    char path[PATH_MAX];
+    write_file("categorical.csv",
+               "id,Type,speed,site\n"
+               "m1, M ,1.5,north\n"
+               "m2,L,2,\"south\"\n"
+               "m3,,3,  \n"
+               "m4,\"M\",4,\"\"\n"
+               "m5,H,5,\" north\"\n"
+               "m1,\"a, b\",6,North\n",
+               0, path, sizeof(path));
+    static const char *const numeric[] = {"speed"};
+    static const char *const categorical[] = {"site", "Type", "id"};
+    struct csv_reader_options o = {.header = true,
+                                   .columns = numeric,
+                                   .ncolumns = 1,
+                                   .categorical = categorical,
+                                   .ncategorical = 3,
+                                   .key_column = "id"};
+    struct table *t = read_ok(path, &o);
+    assert_int_equal(table_nrows(t), 6);
+    assert_int_equal(table_ncols(t), 4);
+    static const char *const names[] = {"speed", "site", "Type", "id"};
+    for (size_t c = 0; c < 4; c++) {
+        assert_string_equal(table_column_name(t, c), names[c]);
+        assert_int_equal(table_is_categorical(t, c), c > 0);
+    }
+    static const double speed[] = {1.5, 2, 3, 4, 5, 6};
+    static const char *const site[] = {"north", "south", NULL, NULL, "north", "North"};
+    static const char *const type[] = {"M", "L", NULL, "M", "H", "a, b"};
+    static const char *const id[] = {"m1", "m2", "m3", "m4", "m5", "m1"};
+    for (size_t r = 0; r < 6; r++) {
+        assert_same_double(table_row(t, r)[0], speed[r], "speed", r, 0);
+        assert_category(t, r, 1, site[r]);
+        assert_category(t, r, 2, type[r]);
+        assert_category(t, r, 3, id[r]);
+        assert_string_equal(table_key(t, r), id[r]);
+    }
+    static const char *const site_dict[] = {"north", "south", "North"};
+    static const char *const type_dict[] = {"M", "L", "H", "a, b"};
+    static const char *const id_dict[] = {"m1", "m2", "m3", "m4", "m5"};
+    assert_dictionary(t, 1, site_dict, 3);
+    assert_dictionary(t, 2, type_dict, 4);
+    assert_dictionary(t, 3, id_dict, 5);
+    /* codes are small integers in order of first appearance */
+    assert_true(table_row(t, 4)[2] == 2.0 && table_row(t, 5)[1] == 2.0);
+    size_t count = 9;
+    assert_null(table_dictionary(t, 0, &count));
+    assert_int_equal(count, 0);
+    table_destroy(t);
+}
+
+/* A column can be read only as a category, in whitespace mode too. */
+static void test_categorical_only_in_whitespace_mode(void **state)
+{
+    (void)state;
+    char path[PATH_MAX];
+    write_file("categorical.txt", "  1 OK x\n2 WARN   y \n3 OK z\n", 0, path, sizeof(path));
+    static const char *const names[] = {"n", "state", "tag"};
+    static const char *const categorical[] = {"state"};
+    struct csv_reader_options o = {.whitespace = true,
+                                   .column_names = names,
+                                   .ncolumn_names = 3,
+                                   .categorical = categorical,
+                                   .ncategorical = 1};
+    struct table *t = read_ok(path, &o);
+    assert_int_equal(table_ncols(t), 1);
+    assert_int_equal(table_nrows(t), 3);
+    static const char *const dict[] = {"OK", "WARN"};
+    assert_dictionary(t, 0, dict, 2);
+    assert_category(t, 0, 0, "OK");
+    assert_category(t, 1, 0, "WARN");
+    assert_category(t, 2, 0, "OK");
+    table_destroy(t);
+}
+
 /* One error case: the file's content (len 0: strlen), the options, and the
  * status and message expected ("%s" stands for the path). */
 struct error_case {
@@ -488,6 +599,41 @@ static const struct error_case err_whitespace_short_line = {
     {.whitespace = true, .column_names = abc, .ncolumn_names = 3, .columns = abc, .ncolumns = 3},
     TB_PARSE,
     "%s:2: expected 3 fields, found 2"};
+
+static const char *const b_c[] = {"b", "c"};
+static const char *const kind_only[] = {"kind"};
+static const char *const c_only[] = {"c"};
+static const char *const c_twice[] = {"c", "c"};
+static const struct error_case err_both_numeric_and_categorical = {
+    "a,b,c\n1,2,3\n",
+    0,
+    {.header = true, .columns = b_c, .ncolumns = 2, .categorical = c_only, .ncategorical = 1},
+    TB_USAGE,
+    "%s: column 'c' is both numeric and categorical"};
+static const struct error_case err_categorical_wanted_twice = {
+    "a,b,c\n1,2,3\n",
+    0,
+    {.header = true, .columns = a_only, .ncolumns = 1, .categorical = c_twice, .ncategorical = 2},
+    TB_USAGE,
+    "%s: column 'c' is wanted twice"};
+static const struct error_case err_categorical_not_in_header = {
+    "a,b,c\n1,2,3\n",
+    0,
+    {.header = true, .columns = a_only, .ncolumns = 1, .categorical = kind_only, .ncategorical = 1},
+    TB_SCHEMA,
+    "%s: column 'kind' not in header (have: a, b, c)"};
+static const struct error_case err_categorical_field_count = {
+    "a,b,c\n1,x,3\n1,y\n",
+    0,
+    {.header = true, .categorical = b_only, .ncategorical = 1},
+    TB_PARSE,
+    "%s:3: expected 3 fields, found 2"};
+static const struct error_case err_categorical_list_null = {
+    "a,b,c\n1,2,3\n",
+    0,
+    {.header = true, .ncategorical = 1},
+    TB_USAGE,
+    "%s: ncategorical is 1 but categorical is NULL"};
 
 static void run_error_case(void **state)
 {
@@ -656,6 +802,66 @@ static void test_ai4i_2020_matches_python(void **state)
     table_destroy(t);
 }
 
+/* Counts the Type column of AI4I with Python's csv module: the categories in
+ * order of first appearance and their counts, then every row's value. */
+static const char ai4i_type_script[] =
+    "import csv, sys\n"
+    "with open(sys.argv[1], newline='', encoding='utf-8-sig') as f:\n"
+    "    values = [r['Type'].strip() for r in csv.DictReader(f)]\n"
+    "order, counts = [], {}\n"
+    "for v in values:\n"
+    "    if v not in counts:\n"
+    "        order.append(v)\n"
+    "        counts[v] = 0\n"
+    "    counts[v] += 1\n"
+    "print('|'.join(order))\n"
+    "print(' '.join(str(counts[v]) for v in order))\n"
+    "print('\\n'.join(values))\n";
+
+static void test_ai4i_type_as_categorical_matches_python(void **state)
+{
+    (void)state;
+    char path[PATH_MAX];
+    support_data_path("ai4i/ai4i2020.csv", path, sizeof(path));
+    static const char *const numeric[] = {"Torque [Nm]"};
+    static const char *const categorical[] = {"Type"};
+    struct csv_reader_options o = {.header = true,
+                                   .columns = numeric,
+                                   .ncolumns = 1,
+                                   .categorical = categorical,
+                                   .ncategorical = 1,
+                                   .key_column = "Product ID"};
+    struct table *t = read_ok(path, &o);
+    size_t nrows = table_nrows(t);
+    assert_int_equal(nrows, 10000);
+    assert_true(table_is_categorical(t, 1));
+    assert_string_equal(table_column_name(t, 1), "Type");
+
+    /* the dictionary is exactly M, L, H in order of first appearance */
+    static const char *const mlh[] = {"M", "L", "H"};
+    assert_dictionary(t, 1, mlh, 3);
+
+    char *out = support_python("-c", ai4i_type_script, path, NULL);
+    char *cursor = out;
+    char *order = next_line(&cursor);
+    assert_string_equal(order, "M|L|H");
+    double want_counts[3];
+    parse_numbers(&cursor, want_counts, 3);
+    size_t counts[3] = {0};
+    for (size_t r = 0; r < nrows; r++) {
+        double code = table_row(t, r)[1];
+        assert_true(code == 0 || code == 1 || code == 2);
+        counts[(size_t)code]++;
+        assert_category(t, r, 1, next_line(&cursor));
+    }
+    for (size_t k = 0; k < 3; k++)
+        if ((double)counts[k] != want_counts[k])
+            fail_msg("Type '%s': %zu rows, Python counts %g", mlh[k], counts[k], want_counts[k]);
+    assert_int_equal(counts[0] + counts[1] + counts[2], nrows);
+    free(out);
+    table_destroy(t);
+}
+
 #define ERROR_CASE(name)                                                                           \
     {                                                                                              \
         "error: " #name, run_error_case, NULL, NULL, (void *)&err_##name                           \
@@ -678,6 +884,8 @@ int main(void)
         cmocka_unit_test(test_header_with_an_empty_column_names_list),
         cmocka_unit_test(test_table_select_and_column_index),
         cmocka_unit_test(test_missing_file_names_the_file),
+        cmocka_unit_test(test_categorical_columns_hold_codes_into_dictionaries),
+        cmocka_unit_test(test_categorical_only_in_whitespace_mode),
         ERROR_CASE(not_a_number),
         ERROR_CASE(field_count),
         ERROR_CASE(trailing_comma),
@@ -700,8 +908,14 @@ int main(void)
         ERROR_CASE(empty_key),
         ERROR_CASE(nul_byte),
         ERROR_CASE(whitespace_short_line),
+        ERROR_CASE(both_numeric_and_categorical),
+        ERROR_CASE(categorical_wanted_twice),
+        ERROR_CASE(categorical_not_in_header),
+        ERROR_CASE(categorical_field_count),
+        ERROR_CASE(categorical_list_null),
         cmocka_unit_test(test_cmapss_fd001_matches_python),
         cmocka_unit_test(test_ai4i_2020_matches_python),
+        cmocka_unit_test(test_ai4i_type_as_categorical_matches_python),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

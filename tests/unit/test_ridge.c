@@ -6,6 +6,7 @@
 
 #include <cmocka.h>
 
+#include "models/linear.h"
 #include "models/ridge.h"
 #include "service/error.h"
 #include "service/mem.h"
@@ -48,25 +49,34 @@ static double rng_normal(void)
     return sqrt(-2.0 * log(1.0 - u)) * cos(2.0 * M_PI * v);
 }
 
-static struct ridge_model fit_or_fail(const struct ridge_stats *stats, double alpha)
+static struct linear_model fit_or_fail(const struct ridge_stats *stats, double alpha)
 {
-    struct ridge_model model = {0};
+    struct linear_model model = {0};
     char err[256] = "";
     int rc = ridge_fit(stats, alpha, &model, err, sizeof(err));
     if (rc != TB_OK) {
         print_error("ridge_fit: %s (%s)\n", err, tb_strerror(rc));
         fail();
     }
+    /* The shape of a fitted ridge model: one output, no classes. */
+    assert_int_equal(model.kind, LINEAR_RIDGE);
+    assert_int_equal(model.nfeatures, ridge_stats_nfeatures(stats));
+    assert_int_equal(model.noutputs, 1);
+    assert_int_equal(model.nclasses, 0);
+    assert_null(model.classes);
+    assert_non_null(model.intercept);
+    assert_non_null(model.coef);
+    assert_int_equal(linear_width(&model), 1);
     return model;
 }
 
-static struct ridge_model fit_rows(const double *x, const double *y, size_t n, size_t p,
-                                   double alpha)
+static struct linear_model fit_rows(const double *x, const double *y, size_t n, size_t p,
+                                    double alpha)
 {
     struct ridge_stats *stats = ridge_stats_new(p);
     assert_non_null(stats);
     ridge_stats_add(stats, x, y, n);
-    struct ridge_model model = fit_or_fail(stats, alpha);
+    struct linear_model model = fit_or_fail(stats, alpha);
     ridge_stats_destroy(stats);
     return model;
 }
@@ -140,11 +150,14 @@ static void test_one_feature_closed_form(void **state)
     }
     double w = sxy / (sxx + alpha), b = ybar - w * xbar;
 
-    struct ridge_model model = fit_rows(x, y, N, 1, alpha);
+    struct linear_model model = fit_rows(x, y, N, 1, alpha);
     assert_int_equal(model.nfeatures, 1);
     support_assert_close(model.coef[0], w, 1e-12, "coefficient");
-    support_assert_close(model.intercept, b, 1e-12, "intercept");
-    ridge_model_free(&model);
+    support_assert_close(model.intercept[0], b, 1e-12, "intercept");
+    linear_model_free(&model);
+    assert_null(model.coef);
+    assert_null(model.intercept);
+    linear_model_free(&model); /* a second free is harmless */
 }
 
 static void test_orthogonal_centred_design(void **state)
@@ -168,7 +181,7 @@ static void test_orthogonal_centred_design(void **state)
         ybar += y[i];
     ybar /= N;
 
-    struct ridge_model model = fit_rows(x, y, N, P, alpha);
+    struct linear_model model = fit_rows(x, y, N, P, alpha);
     double intercept = ybar;
     for (size_t j = 0; j < P; j++) {
         double sxy = 0, sxx = 0;
@@ -181,8 +194,8 @@ static void test_orthogonal_centred_design(void **state)
         intercept -= w * offset[j];
         support_assert_close(model.coef[j], w, 1e-10, "coefficient");
     }
-    support_assert_close(model.intercept, intercept, 1e-10, "intercept");
-    ridge_model_free(&model);
+    support_assert_close(model.intercept[0], intercept, 1e-10, "intercept");
+    linear_model_free(&model);
 }
 
 static void test_alpha_zero_exactly_linear(void **state)
@@ -199,11 +212,11 @@ static void test_alpha_zero_exactly_linear(void **state)
             y[i] += want[j] * x[i * P + j];
         }
     }
-    struct ridge_model model = fit_rows(x, y, N, P, 0.0);
+    struct linear_model model = fit_rows(x, y, N, P, 0.0);
     for (size_t j = 0; j < P; j++)
         support_assert_close(model.coef[j], want[j], 1e-10, "coefficient");
-    support_assert_close(model.intercept, want_intercept, 1e-10, "intercept");
-    ridge_model_free(&model);
+    support_assert_close(model.intercept[0], want_intercept, 1e-10, "intercept");
+    linear_model_free(&model);
 }
 
 /* --- streaming -------------------------------------------------------------------------------- */
@@ -225,8 +238,8 @@ static void make_offset_data(double *x, double *y, size_t n, size_t p, uint64_t 
     }
 }
 
-static struct ridge_model fit_in_batches(const double *x, const double *y, size_t n, size_t p,
-                                         size_t batch, double alpha)
+static struct linear_model fit_in_batches(const double *x, const double *y, size_t n, size_t p,
+                                          size_t batch, double alpha)
 {
     struct ridge_stats *stats = ridge_stats_new(p);
     for (size_t start = 0; start < n; start += batch) {
@@ -234,7 +247,7 @@ static struct ridge_model fit_in_batches(const double *x, const double *y, size_
         ridge_stats_add(stats, x + start * p, y + start, m);
     }
     assert_int_equal(ridge_stats_count(stats), n);
-    struct ridge_model model = fit_or_fail(stats, alpha);
+    struct linear_model model = fit_or_fail(stats, alpha);
     ridge_stats_destroy(stats);
     return model;
 }
@@ -247,9 +260,9 @@ static void test_batch_splitting_invariance(void **state)
     make_offset_data(x, y, SPLIT_N, SPLIT_P, 42);
     const double alpha = 0.1;
 
-    struct ridge_model whole = fit_in_batches(x, y, SPLIT_N, SPLIT_P, SPLIT_N, alpha);
+    struct linear_model whole = fit_in_batches(x, y, SPLIT_N, SPLIT_P, SPLIT_N, alpha);
     const size_t batches[] = {1, 7, 1000};
-    struct ridge_model split[4];
+    struct linear_model split[4];
     for (size_t k = 0; k < 3; k++)
         split[k] = fit_in_batches(x, y, SPLIT_N, SPLIT_P, batches[k], alpha);
 
@@ -285,14 +298,14 @@ static void test_batch_splitting_invariance(void **state)
         double terms = fabs(ybar);
         for (size_t j = 0; j < SPLIT_P; j++)
             terms += fabs(mean[j] * whole.coef[j]);
-        if (!(fabs(split[k].intercept - whole.intercept) <= 1e-12 * terms)) {
+        if (!(fabs(split[k].intercept[0] - whole.intercept[0]) <= 1e-12 * terms)) {
             print_error("%s: intercept %.17g, whole %.17g, terms %.17g\n", names[k],
-                        split[k].intercept, whole.intercept, terms);
+                        split[k].intercept[0], whole.intercept[0], terms);
             fail();
         }
-        ridge_model_free(&split[k]);
+        linear_model_free(&split[k]);
     }
-    ridge_model_free(&whole);
+    linear_model_free(&whole);
     free(y);
     free(x);
 }
@@ -303,7 +316,7 @@ static void test_merge_into_empty_and_from_empty(void **state)
     enum { N = 300, P = 5 };
     double x[N * P], y[N];
     make_offset_data(x, y, N, P, 9);
-    struct ridge_model direct = fit_rows(x, y, N, P, 1.0);
+    struct linear_model direct = fit_rows(x, y, N, P, 1.0);
 
     struct ridge_stats *empty = ridge_stats_new(P), *full = ridge_stats_new(P);
     ridge_stats_add(full, x, y, N);
@@ -312,12 +325,12 @@ static void test_merge_into_empty_and_from_empty(void **state)
     assert_int_equal(ridge_stats_merge(full, empty, err, sizeof(err)), TB_OK);
     assert_int_equal(ridge_stats_merge(empty, full, err, sizeof(err)), TB_OK);
     assert_int_equal(ridge_stats_count(empty), N);
-    struct ridge_model merged = fit_or_fail(empty, 1.0);
+    struct linear_model merged = fit_or_fail(empty, 1.0);
     for (size_t j = 0; j < P; j++)
         support_assert_close(merged.coef[j], direct.coef[j], 1e-14, "coefficient");
-    support_assert_close(merged.intercept, direct.intercept, 1e-14, "intercept");
-    ridge_model_free(&merged);
-    ridge_model_free(&direct);
+    support_assert_close(merged.intercept[0], direct.intercept[0], 1e-14, "intercept");
+    linear_model_free(&merged);
+    linear_model_free(&direct);
     ridge_stats_destroy(full);
     ridge_stats_destroy(empty);
 }
@@ -325,17 +338,19 @@ static void test_merge_into_empty_and_from_empty(void **state)
 static void test_predict_batch(void **state)
 {
     (void)state;
-    double coef[3] = {0.5, -2.0, 10.0};
-    struct ridge_model model = {.nfeatures = 3, .intercept = 7.0, .coef = coef};
+    double coef[3] = {0.5, -2.0, 10.0}, intercept[1] = {7.0};
+    struct linear_model model = {
+        .kind = LINEAR_RIDGE, .nfeatures = 3, .noutputs = 1, .intercept = intercept, .coef = coef};
+    assert_int_equal(linear_width(&model), 1);
     const double x[4 * 3] = {1, 2, 3, 0, 0, 0, -1, 0.5, 0.25, 1e3, 1e-3, -4};
     double y[5] = {0, 0, 0, 0, -99.0};
-    ridge_predict(&model, x, 4, y);
+    linear_predict(&model, x, 4, y);
     for (size_t i = 0; i < 4; i++) {
         double want = 7.0 + 0.5 * x[i * 3] - 2.0 * x[i * 3 + 1] + 10.0 * x[i * 3 + 2];
         support_assert_close(y[i], want, 1e-15, "prediction");
     }
     assert_true(y[4] == -99.0); /* nothing written past nrows */
-    ridge_predict(&model, x, 0, y + 4);
+    linear_predict(&model, x, 0, y + 4);
     assert_true(y[4] == -99.0);
 }
 
@@ -344,7 +359,7 @@ static void test_predict_batch(void **state)
 static void expect_fit_error(struct ridge_stats *stats, double alpha, int want_rc,
                              const char *const *fragments)
 {
-    struct ridge_model model = {.nfeatures = 99};
+    struct linear_model model = {.kind = LINEAR_SOFTMAX, .nfeatures = 99, .noutputs = 98};
     char err[256] = "";
     int rc = ridge_fit(stats, alpha, &model, err, sizeof(err));
     if (rc != want_rc) {
@@ -352,8 +367,12 @@ static void expect_fit_error(struct ridge_stats *stats, double alpha, int want_r
                     want_rc, err);
         fail();
     }
-    assert_int_equal(model.nfeatures, 99); /* untouched on failure */
+    /* untouched on failure */
+    assert_int_equal(model.kind, LINEAR_SOFTMAX);
+    assert_int_equal(model.nfeatures, 99);
+    assert_int_equal(model.noutputs, 98);
     assert_null(model.coef);
+    assert_null(model.intercept);
     for (const char *const *f = fragments; *f; f++) {
         if (!strstr(err, *f)) {
             print_error("message \"%s\" lacks \"%s\"\n", err, *f);
@@ -421,9 +440,9 @@ static void test_constant_feature_with_l2_fits(void **state)
 {
     (void)state;
     struct ridge_stats *stats = stats_with_degenerate_column(2, 0);
-    struct ridge_model model = fit_or_fail(stats, 1.0);
+    struct linear_model model = fit_or_fail(stats, 1.0);
     assert_true(fabs(model.coef[2]) < 1e-9);
-    ridge_model_free(&model);
+    linear_model_free(&model);
     ridge_stats_destroy(stats);
 }
 
@@ -464,7 +483,7 @@ static void test_new_rejects_bad_sizes(void **state)
     assert_int_equal(ridge_stats_count(s), 0);
     ridge_stats_destroy(s);
     ridge_stats_destroy(NULL);
-    ridge_model_free(NULL);
+    linear_model_free(NULL);
 }
 
 /* --- against scikit-learn --------------------------------------------------------------------- */
@@ -474,11 +493,11 @@ static void test_new_rejects_bad_sizes(void **state)
  * noise in both; for it both must be below 1e-9 instead. */
 static void compare_with_sklearn(const double *x, const double *y, size_t n, size_t p, double alpha)
 {
-    struct ridge_model model = fit_rows(x, y, n, p, alpha);
+    struct linear_model model = fit_rows(x, y, n, p, alpha);
     double intercept = 0;
     double *coef = mem_alloc(p * sizeof(double));
     sklearn_ridge(x, y, n, p, alpha, &intercept, coef);
-    support_assert_close(model.intercept, intercept, 1e-6, "intercept vs sklearn");
+    support_assert_close(model.intercept[0], intercept, 1e-6, "intercept vs sklearn");
     for (size_t j = 0; j < p; j++) {
         bool constant = true;
         for (size_t i = 1; i < n && constant; i++)
@@ -496,7 +515,7 @@ static void compare_with_sklearn(const double *x, const double *y, size_t n, siz
         }
     }
     free(coef);
-    ridge_model_free(&model);
+    linear_model_free(&model);
 }
 
 static void test_sklearn_badly_scaled(void **state)

@@ -1,0 +1,506 @@
+/* Binary logistic regression: Newton's method on standardised row blocks, Cholesky solves. */
+#include "models/logistic.h"
+
+#include "service/error.h"
+#include "service/mem.h"
+
+#include <cblas.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Rows per block when the gradient and Hessian are accumulated: bounds the standardised copy of
+ * the rows to LOGISTIC_BLOCK_ROWS * nfeatures doubles and keeps BLAS dimensions within int. */
+#define LOGISTIC_BLOCK_ROWS 4096
+
+/* Armijo constant of the line search and the number of step halvings it tries. */
+#define LOGISTIC_ARMIJO       1e-4
+#define LOGISTIC_MAX_HALVINGS 60
+
+/* A feature whose standard deviation is below this fraction of its mean is constant for double
+ * precision (what is left after centring it is rounding). */
+#define LOGISTIC_CONSTANT_REL 1e-14
+
+/* With l2 = 0, a Cholesky pivot of the unit-diagonal (equilibrated) Hessian whose square is
+ * below this means the feature is (numerically) a combination of the ones before it. */
+#define LOGISTIC_SINGULAR_PIVOT 1e-12
+
+/* The problem and the scratch of one fit. The fit runs on standardised features
+ * z_j = (x_j - mean_j) / std_j: Newton's method is indifferent to that in exact arithmetic, but
+ * centring keeps the Hessian well conditioned whatever the features' offsets, and it makes tol
+ * independent of their units. The parameters theta = [c, v_0 .. v_{p-1}] (q = p + 1) of the
+ * standardised problem give b = c - sum_j w_j mean_j and w_j = v_j / std_j. A constant feature
+ * has inv_std 0: its z is 0, and its coefficient stays 0. */
+struct logistic_fit_state {
+    const double *x;
+    size_t n, p, q;
+    double l2;
+    double *mean;            /* p */
+    double *inv_std;         /* p: 1 / std_j, 0 for a constant feature */
+    unsigned char *positive; /* n: 1 when y_i is classes[1] */
+    double *eta;             /* n: c + v . z_i at theta */
+    double *prev;            /* n: eta before the last step, whose scores are then eta - prev */
+    double *z;               /* block x p: standardised rows, then scaled by sqrt(curv) */
+    double *resid;           /* block: p_i - t_i */
+    double *curv;            /* block: p_i (1 - p_i) */
+    double *theta;           /* q */
+    double *grad;            /* q */
+    double *hess;            /* q x q row-major, upper triangle */
+    double *equil;           /* q: the equilibration 1 / sqrt(hess_jj) */
+    double *dir;             /* q: the Newton direction */
+    double *saved;           /* q: theta before the polishing step */
+};
+
+/* sigmoid(t) = 1 / (1 + exp(-t)), without overflow for either sign of t. */
+static double logistic_sigmoid(double t)
+{
+    if (t >= 0.0)
+        return 1.0 / (1.0 + exp(-t));
+    double e = exp(t);
+    return e / (1.0 + e);
+}
+
+/* log(1 + exp(t)), without overflow or loss of precision for either sign of t. */
+static double logistic_softplus(double t)
+{
+    return t > 0.0 ? t + log1p(exp(-t)) : log1p(exp(t));
+}
+
+/* softplus(after) - softplus(before), accurate to relative precision even when the two are
+ * close: that is log1p(sigmoid(before) * expm1(after - before)). A large move is a plain
+ * difference, whose terms then do not cancel (and expm1 could overflow). */
+static double logistic_softplus_change(double before, double after)
+{
+    double delta = after - before;
+    if (fabs(delta) > 1.0)
+        return logistic_softplus(after) - logistic_softplus(before);
+    return log1p(logistic_sigmoid(before) * expm1(delta));
+}
+
+/* Puts the distinct values of y (n >= 1, finite) in classes, ascending, when there are at most
+ * two; returns how many there are, 3 standing for "more than two". */
+static size_t logistic_two_classes(const double *y, size_t n, double classes[2])
+{
+    size_t found = 1;
+    classes[0] = y[0];
+    for (size_t i = 1; i < n; i++) {
+        if (y[i] == classes[0] || (found == 2 && y[i] == classes[1]))
+            continue;
+        if (found == 2)
+            return 3;
+        classes[1] = y[i];
+        found = 2;
+    }
+    if (found == 2 && classes[0] > classes[1]) {
+        double first = classes[1];
+        classes[1] = classes[0];
+        classes[0] = first;
+    }
+    return found;
+}
+
+static int logistic_compare(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The number of distinct values of y, by sorting a copy. */
+static size_t logistic_count_distinct(const double *y, size_t n)
+{
+    double *sorted = mem_alloc(n * sizeof(double));
+    memcpy(sorted, y, n * sizeof(double));
+    qsort(sorted, n, sizeof(double), logistic_compare);
+    size_t count = n > 0;
+    for (size_t i = 1; i < n; i++)
+        count += sorted[i] != sorted[i - 1];
+    free(sorted);
+    return count;
+}
+
+static bool logistic_all_finite(const double *v, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (!isfinite(v[i]))
+            return false;
+    return true;
+}
+
+static double logistic_max_abs(const double *v, size_t count)
+{
+    double max = 0.0;
+    for (size_t i = 0; i < count; i++)
+        if (fabs(v[i]) > max)
+            max = fabs(v[i]);
+    return max;
+}
+
+/* Sets s->mean and s->inv_std (population standard deviation, two passes). */
+static void logistic_feature_scales(struct logistic_fit_state *s)
+{
+    size_t n = s->n, p = s->p;
+    memset(s->mean, 0, p * sizeof(double));
+    memset(s->inv_std, 0, p * sizeof(double));
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < p; j++)
+            s->mean[j] += s->x[i * p + j];
+    for (size_t j = 0; j < p; j++)
+        s->mean[j] /= (double)n;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < p; j++) {
+            double d = s->x[i * p + j] - s->mean[j];
+            s->inv_std[j] += d * d;
+        }
+    for (size_t j = 0; j < p; j++) {
+        double sd = sqrt(s->inv_std[j] / (double)n);
+        s->inv_std[j] = sd > LOGISTIC_CONSTANT_REL * fabs(s->mean[j]) && sd > 0.0 ? 1.0 / sd : 0.0;
+    }
+}
+
+/* Writes the m standardised rows from row start into s->z. */
+static void logistic_standardise(struct logistic_fit_state *s, size_t start, size_t m)
+{
+    size_t p = s->p;
+    const double *restrict xb = s->x + start * p, *restrict mean = s->mean;
+    const double *restrict inv_std = s->inv_std;
+    double *restrict z = s->z;
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < p; j++)
+            z[i * p + j] = (xb[i * p + j] - mean[j]) * inv_std[j];
+}
+
+/* At s->theta: sets eta, the gradient and, when with_hessian, the Hessian of the penalised
+ * objective (upper triangle). Returns whether every row is on its own class's side of the
+ * boundary, which with l2 = 0 means the optimum is at infinity. */
+static bool logistic_newton_system(struct logistic_fit_state *s, bool with_hessian)
+{
+    size_t n = s->n, p = s->p, q = s->q;
+    const double *v = s->theta + 1;
+    bool separated = true;
+    double grad_c = 0.0, hess_cc = 0.0;
+
+    memset(s->grad, 0, q * sizeof(double));
+    memset(s->hess, 0, q * q * sizeof(double));
+    for (size_t start = 0; start < n; start += LOGISTIC_BLOCK_ROWS) {
+        size_t m = n - start < LOGISTIC_BLOCK_ROWS ? n - start : LOGISTIC_BLOCK_ROWS;
+        double *eta = s->eta + start;
+        logistic_standardise(s, start, m);
+        for (size_t i = 0; i < m; i++)
+            eta[i] = s->theta[0];
+        cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)m, (int)p, 1.0, s->z, (int)p, v, 1, 1.0, eta,
+                    1);
+        for (size_t i = 0; i < m; i++) {
+            bool positive = s->positive[start + i];
+            double prob = logistic_sigmoid(eta[i]), other = logistic_sigmoid(-eta[i]);
+            /* p - 1 as -(1 - p), which does not cancel when p is close to 1. */
+            s->resid[i] = positive ? -other : prob;
+            s->curv[i] = prob * other;
+            separated = separated && (positive ? eta[i] > 0.0 : eta[i] < 0.0);
+            grad_c += s->resid[i];
+            hess_cc += s->curv[i];
+        }
+        cblas_dgemv(CblasRowMajor, CblasTrans, (int)m, (int)p, 1.0, s->z, (int)p, s->resid, 1, 1.0,
+                    s->grad + 1, 1);
+        if (!with_hessian)
+            continue;
+        cblas_dgemv(CblasRowMajor, CblasTrans, (int)m, (int)p, 1.0, s->z, (int)p, s->curv, 1, 1.0,
+                    s->hess + 1, 1);
+        /* Z' D Z as (D^1/2 Z)' (D^1/2 Z), one dsyrk per block. */
+        for (size_t i = 0; i < m; i++) {
+            double root = sqrt(s->curv[i]);
+            for (size_t j = 0; j < p; j++)
+                s->z[i * p + j] *= root;
+        }
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)p, (int)m, 1.0, s->z, (int)p, 1.0,
+                    s->hess + q + 1, (int)q);
+    }
+    s->grad[0] = grad_c;
+    s->hess[0] = hess_cc;
+    /* The penalty (l2/2) sum_j w_j^2 = (l2/2) sum_j (v_j / std_j)^2. A constant feature gets a
+     * unit diagonal instead: its row of the Hessian and its gradient are 0, so its step is 0. */
+    for (size_t j = 0; j < p; j++) {
+        double weight = s->l2 * s->inv_std[j] * s->inv_std[j];
+        s->grad[1 + j] += weight * v[j];
+        s->hess[(1 + j) * q + 1 + j] += s->inv_std[j] == 0.0 ? 1.0 : weight;
+    }
+    return separated;
+}
+
+/* objective(theta + step * dir) - objective(theta), where s->prev holds eta at theta and s->eta
+ * at theta + dir (eta is linear along the line). Summed from per-row changes so that it stays
+ * accurate near the optimum, where the objective itself is far larger than its changes. */
+static double logistic_objective_change(const struct logistic_fit_state *s, double step)
+{
+    double change = 0.0;
+    for (size_t i = 0; i < s->n; i++) {
+        /* The row's loss is softplus(-s_i eta_i), s_i = +1 for classes[1] and -1 otherwise. */
+        double sign = s->positive[i] ? -1.0 : 1.0, eta = s->prev[i];
+        double moved = step == 1.0 ? s->eta[i] : eta + step * (s->eta[i] - eta);
+        change += logistic_softplus_change(sign * eta, sign * moved);
+    }
+    /* (l2/2) sum_j ((v_j + step dv_j)^2 - v_j^2) / std_j^2, theta being v before the step */
+    double penalty = 0.0;
+    for (size_t j = 0; j < s->p; j++) {
+        double v = s->saved[1 + j], dv = s->dir[1 + j];
+        penalty += s->inv_std[j] * s->inv_std[j] * (v * dv + 0.5 * step * dv * dv);
+    }
+    return change + s->l2 * step * penalty;
+}
+
+/* Solves hess . dir = -grad by Cholesky on the equilibrated Hessian E H E (E = diag(H)^-1/2,
+ * unit diagonal); hess is overwritten. Returns TB_OK or TB_NUMERIC with a message. */
+static int logistic_newton_direction(struct logistic_fit_state *s, char *err, size_t errsz)
+{
+    size_t q = s->q;
+    const char *hint = s->l2 == 0.0 ? "; with l2 = 0 that comes from a feature collinear with "
+                                      "others or (almost) separable classes: use l2 > 0"
+                                    : "";
+    for (size_t j = 0; j < q; j++) {
+        double diag = s->hess[j * q + j];
+        if (!(diag > 0.0) || !isfinite(diag))
+            return tb_fail(err, errsz, TB_NUMERIC,
+                           "the logistic Hessian is singular: every row's probability is 0 or 1 "
+                           "at the current coefficients%s",
+                           hint);
+        s->equil[j] = 1.0 / sqrt(diag);
+    }
+    for (size_t i = 0; i < q; i++) {
+        for (size_t j = i; j < q; j++)
+            s->hess[i * q + j] *= s->equil[i] * s->equil[j];
+        s->dir[i] = -s->grad[i] * s->equil[i];
+    }
+    /* The upper triangle of a row-major matrix is the lower triangle of the same memory read
+     * column-major. */
+    lapack_int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)q, s->hess, (lapack_int)q);
+    if (info < 0)
+        return tb_fail(err, errsz, TB_NUMERIC, "LAPACK dpotrf rejected argument %d", (int)-info);
+    size_t bad = info > 0 ? (size_t)info - 1 : q;
+    if (info == 0 && s->l2 == 0.0)
+        for (size_t j = 0; j < q && bad == q; j++)
+            if (s->hess[j * q + j] * s->hess[j * q + j] <= LOGISTIC_SINGULAR_PIVOT)
+                bad = j;
+    if (bad < q) {
+        if (bad == 0)
+            return tb_fail(err, errsz, TB_NUMERIC, "the logistic Hessian is singular%s", hint);
+        return tb_fail(err, errsz, TB_NUMERIC,
+                       "the logistic Hessian is singular at feature %zu (counting from 0), which "
+                       "is collinear with the features before it%s",
+                       bad - 1, hint);
+    }
+    info = LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', (lapack_int)q, 1, s->hess, (lapack_int)q, s->dir,
+                          (lapack_int)q);
+    if (info != 0)
+        return tb_fail(err, errsz, TB_NUMERIC, "LAPACK dpotrs failed (info %d)", (int)info);
+    for (size_t j = 0; j < q; j++)
+        s->dir[j] *= s->equil[j];
+    if (!logistic_all_finite(s->dir, q))
+        return tb_fail(err, errsz, TB_NUMERIC, "the Newton step overflowed%s", hint);
+    return TB_OK;
+}
+
+/* Called once the gradient (max-norm gmax) meets tol, with the Hessian at theta in s->hess:
+ * takes one more full Newton step and keeps it when it lowers the gradient's max-norm. Near the
+ * optimum each Newton step squares the error, so this takes the result from "within tol" to
+ * rounding, for one factorisation and one pass without the Hessian. */
+static void logistic_polish(struct logistic_fit_state *s, double gmax)
+{
+    char ignored[8];
+    if (gmax == 0.0 || logistic_newton_direction(s, ignored, sizeof(ignored)) != TB_OK)
+        return;
+    memcpy(s->saved, s->theta, s->q * sizeof(double));
+    cblas_daxpy((int)s->q, 1.0, s->dir, 1, s->theta, 1);
+    (void)logistic_newton_system(s, false);
+    if (!(logistic_max_abs(s->grad, s->q) < gmax))
+        memcpy(s->theta, s->saved, s->q * sizeof(double));
+}
+
+/* Newton's method from s->theta until the gradient's max-norm is at most tol * n. Each step
+ * first tries the full Newton step, building the next Newton system at that point in the same
+ * pass; only when the step is refused is it halved, from the two sets of scores (no pass over
+ * the data), and the system rebuilt where it lands. Returns TB_OK with the number of steps in
+ * *steps, or a failure with its message. */
+static int logistic_newton(struct logistic_fit_state *s, const struct logistic_options *o,
+                           int *steps, char *err, size_t errsz)
+{
+    double limit = o->tol * (double)s->n;
+    const char *hint = o->l2 == 0.0 ? "; with l2 = 0 the classes may be (almost) separable, "
+                                      "use l2 > 0"
+                                    : "";
+    bool separated = logistic_newton_system(s, true);
+    double gmax = 0.0;
+    for (*steps = 0;; ++*steps) {
+        gmax = logistic_max_abs(s->grad, s->q);
+        if (!isfinite(gmax))
+            return tb_fail(err, errsz, TB_NUMERIC,
+                           "the logistic gradient overflowed after %d Newton steps", *steps);
+        if (gmax <= limit) {
+            logistic_polish(s, gmax);
+            return TB_OK;
+        }
+        if (separated && o->l2 == 0.0)
+            return tb_fail(err, errsz, TB_NUMERIC,
+                           "the classes are linearly separable, so with l2 = 0 the coefficients "
+                           "grow without bound (no finite optimum); use l2 > 0");
+        if (*steps == o->max_iter)
+            return tb_fail(err, errsz, TB_NUMERIC,
+                           "logistic did not converge in %d Newton steps: gradient max-norm %g > "
+                           "tol %g x %zu rows%s",
+                           o->max_iter, gmax, o->tol, s->n, hint);
+        int rc = logistic_newton_direction(s, err, errsz);
+        if (rc != TB_OK)
+            return rc;
+        double slope = cblas_ddot((int)s->q, s->grad, 1, s->dir, 1);
+        if (!(slope < 0.0))
+            break;
+
+        /* The full step, with the next system built at its end. */
+        memcpy(s->saved, s->theta, s->q * sizeof(double));
+        double *swap = s->prev;
+        s->prev = s->eta;
+        s->eta = swap;
+        cblas_daxpy((int)s->q, 1.0, s->dir, 1, s->theta, 1);
+        separated = logistic_newton_system(s, true);
+        if (logistic_objective_change(s, 1.0) <= LOGISTIC_ARMIJO * slope)
+            continue;
+
+        /* Refused: halve it, scoring each try from prev and eta. */
+        double step = 0.5;
+        int halvings = 1;
+        for (; halvings < LOGISTIC_MAX_HALVINGS; halvings++, step *= 0.5)
+            if (logistic_objective_change(s, step) <= LOGISTIC_ARMIJO * step * slope)
+                break;
+        if (halvings == LOGISTIC_MAX_HALVINGS)
+            break;
+        memcpy(s->theta, s->saved, s->q * sizeof(double));
+        cblas_daxpy((int)s->q, step, s->dir, 1, s->theta, 1);
+        separated = logistic_newton_system(s, true);
+    }
+    /* No descent direction, or no step along it that descends: rounding has the last word. */
+    return tb_fail(err, errsz, TB_NUMERIC,
+                   "logistic stalled after %d Newton steps: the line search cannot reduce the "
+                   "objective, gradient max-norm %g > tol %g x %zu rows; use a larger tol%s",
+                   *steps, gmax, o->tol, s->n, hint);
+}
+
+/* Checks the arguments and finds the two classes; TB_OK or a failure with its message. */
+static int logistic_check(const double *x, const double *y, size_t nrows, size_t nfeatures,
+                          const struct logistic_options *o, double *classes, char *err,
+                          size_t errsz)
+{
+    if (nrows == 0)
+        return tb_fail(err, errsz, TB_USAGE, "no training rows: cannot fit a logistic model");
+    if (nfeatures == 0 || nfeatures > LOGISTIC_MAX_FEATURES)
+        return tb_fail(err, errsz, TB_USAGE, "logistic needs 1 to %d features, got %zu",
+                       LOGISTIC_MAX_FEATURES, nfeatures);
+    if (!(o->l2 >= 0.0) || !isfinite(o->l2))
+        return tb_fail(err, errsz, TB_USAGE, "l2 must be finite and >= 0, got %g", o->l2);
+    if (!(o->tol > 0.0) || !isfinite(o->tol))
+        return tb_fail(err, errsz, TB_USAGE, "tol must be finite and > 0, got %g", o->tol);
+    if (o->max_iter < 1)
+        return tb_fail(err, errsz, TB_USAGE, "max_iter must be at least 1, got %d", o->max_iter);
+    if (!logistic_all_finite(y, nrows))
+        return tb_fail(err, errsz, TB_NUMERIC, "the label contains NaN or infinite values");
+    if (!logistic_all_finite(x, nrows * nfeatures))
+        return tb_fail(err, errsz, TB_NUMERIC, "the training data contains NaN or infinite values");
+    size_t distinct = logistic_two_classes(y, nrows, classes);
+    if (distinct > 2)
+        return tb_fail(err, errsz, TB_USAGE,
+                       "label has %zu distinct values; logistic needs 2, use softmax",
+                       logistic_count_distinct(y, nrows));
+    if (distinct == 1)
+        return tb_fail(err, errsz, TB_USAGE, "label has 1 distinct value (%g); logistic needs 2",
+                       classes[0]);
+    return TB_OK;
+}
+
+int logistic_fit(const double *x, const double *y, size_t nrows, size_t nfeatures,
+                 const struct logistic_options *options, struct linear_model *out, int *iterations,
+                 char *err, size_t errsz)
+{
+    static const struct logistic_options defaults = {
+        .l2 = LOGISTIC_DEFAULT_L2,
+        .tol = LOGISTIC_DEFAULT_TOL,
+        .max_iter = LOGISTIC_DEFAULT_MAX_ITER,
+    };
+    const struct logistic_options *o = options ? options : &defaults;
+    double classes[2], *coef = NULL;
+    int rc = logistic_check(x, y, nrows, nfeatures, o, classes, err, errsz);
+    if (rc != TB_OK)
+        return rc;
+
+    size_t n = nrows, p = nfeatures, q = p + 1;
+    size_t block = n < LOGISTIC_BLOCK_ROWS ? n : LOGISTIC_BLOCK_ROWS;
+    struct logistic_fit_state s = {.x = x, .n = n, .p = p, .q = q, .l2 = o->l2};
+    s.mean = mem_alloc(p * sizeof(double));
+    s.inv_std = mem_alloc(p * sizeof(double));
+    s.positive = mem_alloc(n);
+    s.eta = mem_alloc(n * sizeof(double));
+    s.prev = mem_alloc(n * sizeof(double));
+    s.z = mem_alloc(block * p * sizeof(double));
+    s.resid = mem_alloc(block * sizeof(double));
+    s.curv = mem_alloc(block * sizeof(double));
+    s.theta = mem_calloc(q, sizeof(double));
+    s.grad = mem_alloc(q * sizeof(double));
+    s.hess = mem_alloc(q * q * sizeof(double));
+    s.equil = mem_alloc(q * sizeof(double));
+    s.dir = mem_alloc(q * sizeof(double));
+    s.saved = mem_alloc(q * sizeof(double));
+
+    logistic_feature_scales(&s);
+    size_t npositive = 0;
+    for (size_t i = 0; i < n; i++) {
+        s.positive[i] = y[i] == classes[1];
+        npositive += s.positive[i];
+    }
+    /* Start from the optimum of the intercept alone (w = 0): the log-odds of the classes. */
+    s.theta[0] = log((double)npositive / (double)(n - npositive));
+
+    int steps = 0;
+    rc = logistic_newton(&s, o, &steps, err, errsz);
+    if (rc != TB_OK)
+        goto cleanup;
+
+    /* Back to the features' own units: w_j = v_j / std_j, b = c - sum_j w_j mean_j. */
+    coef = mem_alloc(p * sizeof(double));
+    double intercept = s.theta[0];
+    for (size_t j = 0; j < p; j++) {
+        coef[j] = s.theta[1 + j] * s.inv_std[j];
+        intercept -= coef[j] * s.mean[j];
+    }
+    if (!isfinite(intercept) || !logistic_all_finite(coef, p)) {
+        rc = tb_fail(err, errsz, TB_NUMERIC, "the logistic solution is not finite");
+        goto cleanup;
+    }
+    out->kind = LINEAR_LOGISTIC;
+    out->nfeatures = p;
+    out->noutputs = 1;
+    out->nclasses = 2;
+    out->intercept = mem_alloc(sizeof(double));
+    out->intercept[0] = intercept;
+    out->coef = coef;
+    coef = NULL;
+    out->classes = mem_alloc(2 * sizeof(double));
+    memcpy(out->classes, classes, sizeof(classes));
+    if (iterations)
+        *iterations = steps;
+
+cleanup:
+    free(coef);
+    free(s.saved);
+    free(s.dir);
+    free(s.equil);
+    free(s.hess);
+    free(s.grad);
+    free(s.theta);
+    free(s.curv);
+    free(s.resid);
+    free(s.z);
+    free(s.prev);
+    free(s.eta);
+    free(s.positive);
+    free(s.inv_std);
+    free(s.mean);
+    return rc;
+}

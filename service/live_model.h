@@ -1,0 +1,63 @@
+/* Models as the stream workers use them: an artefact with the decode plan of its inputs for
+ * the service's input schema, shared by reference count, and the slot through which a new
+ * version reaches every worker at its next batch boundary. */
+#ifndef TRIBUTARY_LIVE_MODEL_H
+#define TRIBUTARY_LIVE_MODEL_H
+
+#include "connectors/avro_plan.h"
+#include "models/artefact.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* Immutable once loaded, apart from the reference count. */
+struct live_model {
+    atomic_int refs;
+    struct artefact *artefact;
+    /* Decodes the pipeline's inputs (numeric, then categorical as codes of the pipeline's
+     * categories) and, when the service has a label, the label last. */
+    struct avro_plan *plan;
+    char version[16]; /* the version as a header value */
+};
+
+/* Checks that the artefact can score records of schema_json (every pipeline input is a field
+ * of a fitting type; the label, when not "", too) and builds the plan. Numeric inputs are
+ * required unless the pipeline imputes them: without imputation a record with a missing one
+ * is dead-lettered. Takes the artefact in every case. Returns the model with one reference, or
+ * NULL with err saying why the schema does not fit. */
+struct live_model *live_model_load(struct artefact *artefact, const char *schema_json,
+                                   const char *label, char *err, size_t errsz);
+
+/* Takes one more reference; returns model. */
+struct live_model *live_model_hold(struct live_model *model);
+
+/* Drops a reference, freeing the model with the last one; NULL is a no-op. */
+void live_model_release(struct live_model *model);
+
+/* The model being served, swapped as a whole. Thread-safe. */
+struct live_model_slot {
+    pthread_mutex_t lock;
+    struct live_model *current; /* the slot's reference */
+    atomic_uint generation;     /* bumped by every swap */
+};
+
+/* Starts the slot with model (its reference passes to the slot). */
+void live_model_slot_init(struct live_model_slot *slot, struct live_model *model);
+
+/* Makes model the current one if its version is above the current one's, taking its
+ * reference; returns true then. Otherwise releases it and returns false: versions never go
+ * backwards. */
+bool live_model_slot_swap(struct live_model_slot *slot, struct live_model *model);
+
+/* Returns a new reference to the current model and sets *generation to the slot's. A worker
+ * calls it again only when live_model_slot_changed says so, which costs one atomic load. */
+struct live_model *live_model_slot_acquire(struct live_model_slot *slot, unsigned *generation);
+
+/* Whether the slot has swapped since the acquire that gave generation. */
+bool live_model_slot_changed(struct live_model_slot *slot, unsigned generation);
+
+/* Releases the slot's model and the lock. */
+void live_model_slot_destroy(struct live_model_slot *slot);
+
+#endif
