@@ -91,8 +91,9 @@ $(BIN): $(BUILD)/service/main.o $(BUILD)/libtributary.a
 	@$(if $(Q),echo "  LINK  $@")
 	$(Q)$(CC) $(LDFLAGS) $^ $(PKG_LIBS) $(LDLIBS) -o $@
 
-# Unit tests also link the helpers they share; objects go before the library that they use.
+# Tests also link the helpers they share; objects go before the library that they use.
 $(UNIT_SRCS:%.c=$(BUILD)/%): $(BUILD)/tests/unit/support.o
+$(INTG_SRCS:%.c=$(BUILD)/%): $(BUILD)/tests/unit/support.o $(BUILD)/tests/integration/kafka_support.o
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libtributary.a
 	@$(if $(Q),echo "  LINK  $@")
 	$(Q)$(CC) $(LDFLAGS) $(filter %.o,$^) $(filter %.a,$^) $(PKG_LIBS) -lcmocka $(LDLIBS) -o $@

@@ -1,6 +1,7 @@
 /* Binary logistic regression: Newton's method on standardised row blocks, Cholesky solves. */
 #include "models/logistic.h"
 
+#include "models/standardize.h"
 #include "service/error.h"
 #include "service/mem.h"
 
@@ -19,10 +20,6 @@
 #define LOGISTIC_ARMIJO       1e-4
 #define LOGISTIC_MAX_HALVINGS 60
 
-/* A feature whose standard deviation is below this fraction of its mean is constant for double
- * precision (what is left after centring it is rounding). */
-#define LOGISTIC_CONSTANT_REL 1e-14
-
 /* With l2 = 0, a Cholesky pivot of the unit-diagonal (equilibrated) Hessian whose square is
  * below this means the feature is (numerically) a combination of the ones before it. */
 #define LOGISTIC_SINGULAR_PIVOT 1e-12
@@ -34,11 +31,10 @@
  * standardised problem give b = c - sum_j w_j mean_j and w_j = v_j / std_j. A constant feature
  * has inv_std 0: its z is 0, and its coefficient stays 0. */
 struct logistic_fit_state {
-    const double *x;
     size_t n, p, q;
     double l2;
-    double *mean;            /* p */
-    double *inv_std;         /* p: 1 / std_j, 0 for a constant feature */
+    struct standardize *scales;
+    const double *inv_std;   /* p: 1 / std_j, 0 for a constant feature (owned by scales) */
     unsigned char *positive; /* n: 1 when y_i is classes[1] */
     double *eta;             /* n: c + v . z_i at theta */
     double *prev;            /* n: eta before the last step, whose scores are then eta - prev */
@@ -120,57 +116,6 @@ static size_t logistic_count_distinct(const double *y, size_t n)
     return count;
 }
 
-static bool logistic_all_finite(const double *v, size_t count)
-{
-    for (size_t i = 0; i < count; i++)
-        if (!isfinite(v[i]))
-            return false;
-    return true;
-}
-
-static double logistic_max_abs(const double *v, size_t count)
-{
-    double max = 0.0;
-    for (size_t i = 0; i < count; i++)
-        if (fabs(v[i]) > max)
-            max = fabs(v[i]);
-    return max;
-}
-
-/* Sets s->mean and s->inv_std (population standard deviation, two passes). */
-static void logistic_feature_scales(struct logistic_fit_state *s)
-{
-    size_t n = s->n, p = s->p;
-    memset(s->mean, 0, p * sizeof(double));
-    memset(s->inv_std, 0, p * sizeof(double));
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < p; j++)
-            s->mean[j] += s->x[i * p + j];
-    for (size_t j = 0; j < p; j++)
-        s->mean[j] /= (double)n;
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < p; j++) {
-            double d = s->x[i * p + j] - s->mean[j];
-            s->inv_std[j] += d * d;
-        }
-    for (size_t j = 0; j < p; j++) {
-        double sd = sqrt(s->inv_std[j] / (double)n);
-        s->inv_std[j] = sd > LOGISTIC_CONSTANT_REL * fabs(s->mean[j]) && sd > 0.0 ? 1.0 / sd : 0.0;
-    }
-}
-
-/* Writes the m standardised rows from row start into s->z. */
-static void logistic_standardise(struct logistic_fit_state *s, size_t start, size_t m)
-{
-    size_t p = s->p;
-    const double *restrict xb = s->x + start * p, *restrict mean = s->mean;
-    const double *restrict inv_std = s->inv_std;
-    double *restrict z = s->z;
-    for (size_t i = 0; i < m; i++)
-        for (size_t j = 0; j < p; j++)
-            z[i * p + j] = (xb[i * p + j] - mean[j]) * inv_std[j];
-}
-
 /* At s->theta: sets eta, the gradient and, when with_hessian, the Hessian of the penalised
  * objective (upper triangle). Returns whether every row is on its own class's side of the
  * boundary, which with l2 = 0 means the optimum is at infinity. */
@@ -186,7 +131,7 @@ static bool logistic_newton_system(struct logistic_fit_state *s, bool with_hessi
     for (size_t start = 0; start < n; start += LOGISTIC_BLOCK_ROWS) {
         size_t m = n - start < LOGISTIC_BLOCK_ROWS ? n - start : LOGISTIC_BLOCK_ROWS;
         double *eta = s->eta + start;
-        logistic_standardise(s, start, m);
+        standardize_rows(s->scales, start, m, s->z);
         for (size_t i = 0; i < m; i++)
             eta[i] = s->theta[0];
         cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)m, (int)p, 1.0, s->z, (int)p, v, 1, 1.0, eta,
@@ -295,7 +240,7 @@ static int logistic_newton_direction(struct logistic_fit_state *s, char *err, si
         return tb_fail(err, errsz, TB_NUMERIC, "LAPACK dpotrs failed (info %d)", (int)info);
     for (size_t j = 0; j < q; j++)
         s->dir[j] *= s->equil[j];
-    if (!logistic_all_finite(s->dir, q))
+    if (!standardize_all_finite(s->dir, q))
         return tb_fail(err, errsz, TB_NUMERIC, "the Newton step overflowed%s", hint);
     return TB_OK;
 }
@@ -312,7 +257,7 @@ static void logistic_polish(struct logistic_fit_state *s, double gmax)
     memcpy(s->saved, s->theta, s->q * sizeof(double));
     cblas_daxpy((int)s->q, 1.0, s->dir, 1, s->theta, 1);
     (void)logistic_newton_system(s, false);
-    if (!(logistic_max_abs(s->grad, s->q) < gmax))
+    if (!(standardize_max_abs(s->grad, s->q) < gmax))
         memcpy(s->theta, s->saved, s->q * sizeof(double));
 }
 
@@ -321,34 +266,22 @@ static void logistic_polish(struct logistic_fit_state *s, double gmax)
  * pass; only when the step is refused is it halved, from the two sets of scores (no pass over
  * the data), and the system rebuilt where it lands. Returns TB_OK with the number of steps in
  * *steps, or a failure with its message. */
-static int logistic_newton(struct logistic_fit_state *s, const struct logistic_options *o,
+static int logistic_newton(struct logistic_fit_state *s, const struct standardize_fit *fit,
                            int *steps, char *err, size_t errsz)
 {
-    double limit = o->tol * (double)s->n;
-    const char *hint = o->l2 == 0.0 ? "; with l2 = 0 the classes may be (almost) separable, "
-                                      "use l2 > 0"
-                                    : "";
-    bool separated = logistic_newton_system(s, true);
+    bool separated = logistic_newton_system(s, true), converged = false;
     double gmax = 0.0;
     for (*steps = 0;; ++*steps) {
-        gmax = logistic_max_abs(s->grad, s->q);
-        if (!isfinite(gmax))
-            return tb_fail(err, errsz, TB_NUMERIC,
-                           "the logistic gradient overflowed after %d Newton steps", *steps);
-        if (gmax <= limit) {
+        gmax = standardize_max_abs(s->grad, s->q);
+        int rc =
+            standardize_check_gradient(fit, s->n, gmax, separated, *steps, &converged, err, errsz);
+        if (rc != TB_OK)
+            return rc;
+        if (converged) {
             logistic_polish(s, gmax);
             return TB_OK;
         }
-        if (separated && o->l2 == 0.0)
-            return tb_fail(err, errsz, TB_NUMERIC,
-                           "the classes are linearly separable, so with l2 = 0 the coefficients "
-                           "grow without bound (no finite optimum); use l2 > 0");
-        if (*steps == o->max_iter)
-            return tb_fail(err, errsz, TB_NUMERIC,
-                           "logistic did not converge in %d Newton steps: gradient max-norm %g > "
-                           "tol %g x %zu rows%s",
-                           o->max_iter, gmax, o->tol, s->n, hint);
-        int rc = logistic_newton_direction(s, err, errsz);
+        rc = logistic_newton_direction(s, err, errsz);
         if (rc != TB_OK)
             return rc;
         double slope = cblas_ddot((int)s->q, s->grad, 1, s->dir, 1);
@@ -381,29 +314,17 @@ static int logistic_newton(struct logistic_fit_state *s, const struct logistic_o
     return tb_fail(err, errsz, TB_NUMERIC,
                    "logistic stalled after %d Newton steps: the line search cannot reduce the "
                    "objective, gradient max-norm %g > tol %g x %zu rows; use a larger tol%s",
-                   *steps, gmax, o->tol, s->n, hint);
+                   *steps, gmax, fit->tol, s->n, standardize_separable_hint(fit->l2));
 }
 
 /* Checks the arguments and finds the two classes; TB_OK or a failure with its message. */
 static int logistic_check(const double *x, const double *y, size_t nrows, size_t nfeatures,
-                          const struct logistic_options *o, double *classes, char *err,
+                          const struct standardize_fit *fit, double *classes, char *err,
                           size_t errsz)
 {
-    if (nrows == 0)
-        return tb_fail(err, errsz, TB_USAGE, "no training rows: cannot fit a logistic model");
-    if (nfeatures == 0 || nfeatures > LOGISTIC_MAX_FEATURES)
-        return tb_fail(err, errsz, TB_USAGE, "logistic needs 1 to %d features, got %zu",
-                       LOGISTIC_MAX_FEATURES, nfeatures);
-    if (!(o->l2 >= 0.0) || !isfinite(o->l2))
-        return tb_fail(err, errsz, TB_USAGE, "l2 must be finite and >= 0, got %g", o->l2);
-    if (!(o->tol > 0.0) || !isfinite(o->tol))
-        return tb_fail(err, errsz, TB_USAGE, "tol must be finite and > 0, got %g", o->tol);
-    if (o->max_iter < 1)
-        return tb_fail(err, errsz, TB_USAGE, "max_iter must be at least 1, got %d", o->max_iter);
-    if (!logistic_all_finite(y, nrows))
-        return tb_fail(err, errsz, TB_NUMERIC, "the label contains NaN or infinite values");
-    if (!logistic_all_finite(x, nrows * nfeatures))
-        return tb_fail(err, errsz, TB_NUMERIC, "the training data contains NaN or infinite values");
+    int rc = standardize_check_problem(fit, x, y, nrows, nfeatures, err, errsz);
+    if (rc != TB_OK)
+        return rc;
     size_t distinct = logistic_two_classes(y, nrows, classes);
     if (distinct > 2)
         return tb_fail(err, errsz, TB_USAGE,
@@ -425,16 +346,22 @@ int logistic_fit(const double *x, const double *y, size_t nrows, size_t nfeature
         .max_iter = LOGISTIC_DEFAULT_MAX_ITER,
     };
     const struct logistic_options *o = options ? options : &defaults;
+    const struct standardize_fit fit = {.model = "logistic",
+                                        .steps = "Newton steps",
+                                        .max_features = LOGISTIC_MAX_FEATURES,
+                                        .l2 = o->l2,
+                                        .tol = o->tol,
+                                        .max_iter = o->max_iter};
     double classes[2], *coef = NULL;
-    int rc = logistic_check(x, y, nrows, nfeatures, o, classes, err, errsz);
+    int rc = logistic_check(x, y, nrows, nfeatures, &fit, classes, err, errsz);
     if (rc != TB_OK)
         return rc;
 
     size_t n = nrows, p = nfeatures, q = p + 1;
     size_t block = n < LOGISTIC_BLOCK_ROWS ? n : LOGISTIC_BLOCK_ROWS;
-    struct logistic_fit_state s = {.x = x, .n = n, .p = p, .q = q, .l2 = o->l2};
-    s.mean = mem_alloc(p * sizeof(double));
-    s.inv_std = mem_alloc(p * sizeof(double));
+    struct logistic_fit_state s = {.n = n, .p = p, .q = q, .l2 = o->l2};
+    s.scales = standardize_new(x, n, p);
+    s.inv_std = standardize_inv_std(s.scales);
     s.positive = mem_alloc(n);
     s.eta = mem_alloc(n * sizeof(double));
     s.prev = mem_alloc(n * sizeof(double));
@@ -448,7 +375,6 @@ int logistic_fit(const double *x, const double *y, size_t nrows, size_t nfeature
     s.dir = mem_alloc(q * sizeof(double));
     s.saved = mem_alloc(q * sizeof(double));
 
-    logistic_feature_scales(&s);
     size_t npositive = 0;
     for (size_t i = 0; i < n; i++) {
         s.positive[i] = y[i] == classes[1];
@@ -458,27 +384,24 @@ int logistic_fit(const double *x, const double *y, size_t nrows, size_t nfeature
     s.theta[0] = log((double)npositive / (double)(n - npositive));
 
     int steps = 0;
-    rc = logistic_newton(&s, o, &steps, err, errsz);
+    rc = logistic_newton(&s, &fit, &steps, err, errsz);
     if (rc != TB_OK)
         goto cleanup;
 
     /* Back to the features' own units: w_j = v_j / std_j, b = c - sum_j w_j mean_j. */
-    coef = mem_alloc(p * sizeof(double));
-    double intercept = s.theta[0];
-    for (size_t j = 0; j < p; j++) {
-        coef[j] = s.theta[1 + j] * s.inv_std[j];
-        intercept -= coef[j] * s.mean[j];
-    }
-    if (!isfinite(intercept) || !logistic_all_finite(coef, p)) {
+    standardize_map_back(s.scales, 1, s.theta + 1, s.theta);
+    if (!standardize_all_finite(s.theta, q)) {
         rc = tb_fail(err, errsz, TB_NUMERIC, "the logistic solution is not finite");
         goto cleanup;
     }
+    coef = mem_alloc(p * sizeof(double));
+    memcpy(coef, s.theta + 1, p * sizeof(double));
     out->kind = LINEAR_LOGISTIC;
     out->nfeatures = p;
     out->noutputs = 1;
     out->nclasses = 2;
     out->intercept = mem_alloc(sizeof(double));
-    out->intercept[0] = intercept;
+    out->intercept[0] = s.theta[0];
     out->coef = coef;
     coef = NULL;
     out->classes = mem_alloc(2 * sizeof(double));
@@ -500,7 +423,6 @@ cleanup:
     free(s.prev);
     free(s.eta);
     free(s.positive);
-    free(s.inv_std);
-    free(s.mean);
+    standardize_destroy(s.scales);
     return rc;
 }

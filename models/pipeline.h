@@ -109,9 +109,9 @@ struct pipeline_options {
 /* A batch of input rows. */
 struct pipeline_rows {
     size_t nrows;
-    const double *values;         /* nrows x (nnumeric + ncategorical), row-major */
-    const char *const *keys;      /* nrows keys, key_lens[i] bytes each (need not be
-                                     NUL-terminated); NULL: every row has the same key */
+    const double *values;    /* nrows x (nnumeric + ncategorical), row-major */
+    const char *const *keys; /* nrows keys, key_lens[i] bytes each (need not be
+                                NUL-terminated); NULL: every row has the same key */
     const size_t *key_lens;
 };
 

@@ -1,6 +1,7 @@
 /* Multinomial regression: L-BFGS on standardised row blocks, dgemm gradients. */
 #include "models/softmax.h"
 
+#include "models/standardize.h"
 #include "service/error.h"
 #include "service/mem.h"
 
@@ -24,10 +25,6 @@
 /* Objective and gradient evaluations one line search may use. */
 #define SOFTMAX_MAX_EVALUATIONS 60
 
-/* A feature whose standard deviation is below this fraction of its mean is constant for double
- * precision (what is left after centring it is rounding). */
-#define SOFTMAX_CONSTANT_REL 1e-14
-
 /* The problem and the scratch of one fit. The fit runs on standardised features
  * z_j = (x_j - mean_j) / std_j, which is the same problem in other coordinates but far better
  * conditioned for L-BFGS when features have offsets or different units. Its parameters theta
@@ -35,21 +32,20 @@
  * W = V / std (per column) and b = c - W mean. A constant feature has inv_std 0: its z is 0 and
  * its coefficients stay 0. */
 struct softmax_fit_state {
-    const double *x;
     size_t n, p, k, dim;
     double l2;
-    double *mean;    /* p */
-    double *inv_std; /* p: 1 / std_j, 0 for a constant feature */
-    size_t *label;   /* n: index of y_i in classes */
-    double *z;       /* block x p: standardised rows */
-    double *scores;  /* block x K: scores, then p - onehot */
-    double *theta;   /* dim */
-    double *grad;    /* dim, at theta */
-    double *dir;     /* dim */
-    double *trial;   /* dim: theta + step dir */
-    double *trial_g; /* dim: the gradient at trial */
-    double *s_mem;   /* SOFTMAX_MEMORY x dim: steps */
-    double *y_mem;   /* SOFTMAX_MEMORY x dim: gradient changes */
+    struct standardize *scales;
+    const double *inv_std; /* p: 1 / std_j, 0 for a constant feature (owned by scales) */
+    size_t *label;         /* n: index of y_i in classes */
+    double *z;             /* block x p: standardised rows */
+    double *scores;        /* block x K: scores, then p - onehot */
+    double *theta;         /* dim */
+    double *grad;          /* dim, at theta */
+    double *dir;           /* dim */
+    double *trial;         /* dim: theta + step dir */
+    double *trial_g;       /* dim: the gradient at trial */
+    double *s_mem;         /* SOFTMAX_MEMORY x dim: steps */
+    double *y_mem;         /* SOFTMAX_MEMORY x dim: gradient changes */
     double rho[SOFTMAX_MEMORY];
     double alpha[SOFTMAX_MEMORY];
     size_t stored; /* correction pairs held */
@@ -90,62 +86,13 @@ static size_t softmax_class_index(const double *classes, size_t k, double v)
     return lo;
 }
 
-static bool softmax_all_finite(const double *v, size_t count)
+/* Writes the gradient of the penalised objective at theta into grad and the objective into
+ * *objective. Returns whether every row scores its own class strictly above every other, which
+ * with l2 = 0 means the optimum is at infinity. */
+static bool softmax_gradient(struct softmax_fit_state *s, const double *theta, double *grad,
+                             double *objective)
 {
-    for (size_t i = 0; i < count; i++)
-        if (!isfinite(v[i]))
-            return false;
-    return true;
-}
-
-static double softmax_max_abs(const double *v, size_t count)
-{
-    double max = 0.0;
-    for (size_t i = 0; i < count; i++)
-        if (fabs(v[i]) > max)
-            max = fabs(v[i]);
-    return max;
-}
-
-/* Sets s->mean and s->inv_std (population standard deviation, two passes). */
-static void softmax_feature_scales(struct softmax_fit_state *s)
-{
-    size_t n = s->n, p = s->p;
-    memset(s->mean, 0, p * sizeof(double));
-    memset(s->inv_std, 0, p * sizeof(double));
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < p; j++)
-            s->mean[j] += s->x[i * p + j];
-    for (size_t j = 0; j < p; j++)
-        s->mean[j] /= (double)n;
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < p; j++) {
-            double d = s->x[i * p + j] - s->mean[j];
-            s->inv_std[j] += d * d;
-        }
-    for (size_t j = 0; j < p; j++) {
-        double sd = sqrt(s->inv_std[j] / (double)n);
-        s->inv_std[j] = sd > SOFTMAX_CONSTANT_REL * fabs(s->mean[j]) && sd > 0.0 ? 1.0 / sd : 0.0;
-    }
-}
-
-/* Writes the m standardised rows from row start into s->z. */
-static void softmax_standardise(struct softmax_fit_state *s, size_t start, size_t m)
-{
-    size_t p = s->p;
-    const double *restrict xb = s->x + start * p, *restrict mean = s->mean;
-    const double *restrict inv_std = s->inv_std;
-    double *restrict z = s->z;
-    for (size_t i = 0; i < m; i++)
-        for (size_t j = 0; j < p; j++)
-            z[i * p + j] = (xb[i * p + j] - mean[j]) * inv_std[j];
-}
-
-/* Writes the gradient of the penalised objective at theta into grad. Returns whether every row
- * scores its own class strictly above every other, which with l2 = 0 means the optimum is at
- * infinity. */
-static bool softmax_gradient(struct softmax_fit_state *s, const double *theta, double *grad)
-{
+    double loss = 0.0;
     size_t n = s->n, p = s->p, k = s->k;
     const double *v = theta, *b = theta + k * p;
     double *grad_v = grad, *grad_b = grad + k * p;
@@ -154,7 +101,7 @@ static bool softmax_gradient(struct softmax_fit_state *s, const double *theta, d
     memset(grad, 0, s->dim * sizeof(double));
     for (size_t start = 0; start < n; start += SOFTMAX_BLOCK_ROWS) {
         size_t m = n - start < SOFTMAX_BLOCK_ROWS ? n - start : SOFTMAX_BLOCK_ROWS;
-        softmax_standardise(s, start, m);
+        standardize_rows(s->scales, start, m, s->z);
         /* scores (m x K) = z (m x p) . V' (p x K) */
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)k, (int)p, 1.0, s->z,
                     (int)p, v, (int)p, 0.0, s->scores, (int)k);
@@ -170,11 +117,12 @@ static bool softmax_gradient(struct softmax_fit_state *s, const double *theta, d
                     rival = row[c];
             }
             separated = separated && row[own] > rival;
-            double sum = 0.0;
+            double sum = 0.0, own_score = row[own];
             for (size_t c = 0; c < k; c++) {
                 row[c] = exp(row[c] - max);
                 sum += row[c];
             }
+            loss += max + log(sum) - own_score; /* log-sum-exp minus the own score */
             /* p - onehot; for the row's own class -(sum of the others), which does not cancel
              * when its probability is close to 1. */
             double others = 0.0;
@@ -192,9 +140,14 @@ static bool softmax_gradient(struct softmax_fit_state *s, const double *theta, d
                     (int)k, s->z, (int)p, 1.0, grad_v, (int)p);
     }
     /* The penalty (l2/2) sum ||w_k||^2 = (l2/2) sum_kj (v_kj / std_j)^2. */
+    double penalty = 0.0;
     for (size_t c = 0; c < k; c++)
-        for (size_t j = 0; j < p; j++)
-            grad_v[c * p + j] += s->l2 * s->inv_std[j] * s->inv_std[j] * v[c * p + j];
+        for (size_t j = 0; j < p; j++) {
+            double w = v[c * p + j] * s->inv_std[j];
+            grad_v[c * p + j] += s->l2 * s->inv_std[j] * w;
+            penalty += w * w;
+        }
+    *objective = loss + 0.5 * s->l2 * penalty;
     return separated;
 }
 
@@ -222,34 +175,37 @@ static void softmax_lbfgs_direction(struct softmax_fit_state *s)
     cblas_dscal(dim, -1.0, r, 1);
 }
 
-/* Finds a step along s->dir whose directional derivative lies in [c2 d0, c1 d0] (d0 < 0, the
- * derivative at 0). Because the objective is convex, such a step meets the strong Wolfe
- * conditions: its derivative is at most c2 |d0| in size, and f(t) - f(0) <= t f'(t) <= c1 t d0.
- * Testing derivatives rather than objective values keeps the search exact near the optimum,
- * where changes of the objective fall below its rounding. On success returns true with the step
- * in *step (its first trial on entry) and s->trial and s->trial_g at it; *separated is the
- * separation flag there. */
-static bool softmax_line_search(struct softmax_fit_state *s, double d0, double *step_io,
-                                bool *separated)
+/* Finds a step t along s->dir that meets the strong Wolfe conditions, f(t) <= f(0) + c1 t d0
+ * and |f'(t)| <= c2 |d0| (d0 = f'(0) < 0, f0 = f(0)). Sufficient decrease is also accepted on
+ * the evidence of the derivative alone, f'(t) <= c1 d0: the objective is convex, so then
+ * f(t) - f(0) <= t f'(t) <= c1 t d0 exactly. That keeps the search working near the optimum,
+ * where changes of the objective fall below its rounding but derivatives are still accurate.
+ * On success returns true with the step in *step_io (its first trial on entry), s->trial,
+ * s->trial_g and *trial_f at it, and *separated the separation flag there. */
+static bool softmax_line_search(struct softmax_fit_state *s, double f0, double d0, double *step_io,
+                                double *trial_f, bool *separated)
 {
+    const double c1 = SOFTMAX_WOLFE_DECREASE, c2 = SOFTMAX_WOLFE_CURVATURE;
     double step = *step_io;
     double lo = 0.0, d_lo = d0, hi = INFINITY, d_hi = NAN;
     for (int e = 0; e < SOFTMAX_MAX_EVALUATIONS; e++) {
         memcpy(s->trial, s->theta, s->dim * sizeof(double));
         cblas_daxpy((int)s->dim, step, s->dir, 1, s->trial, 1);
-        *separated = softmax_gradient(s, s->trial, s->trial_g);
+        double f = 0.0;
+        *separated = softmax_gradient(s, s->trial, s->trial_g, &f);
         double d = cblas_ddot((int)s->dim, s->trial_g, 1, s->dir, 1);
-        if (!isfinite(d)) {
+        if (!isfinite(d) || !isfinite(f)) {
             hi = step;
             d_hi = NAN;
-        } else if (d < SOFTMAX_WOLFE_CURVATURE * d0) {
-            lo = step; /* still steep: go further */
+        } else if (d < c2 * d0) {
+            lo = step; /* still steep (and so decreasing enough, by convexity): go further */
             d_lo = d;
-        } else if (d > SOFTMAX_WOLFE_DECREASE * d0) {
-            hi = step; /* flat or past the minimum along the line: come back */
+        } else if (d > -c2 * d0 || (d > c1 * d0 && f > f0 + c1 * step * d0)) {
+            hi = step; /* too far past the minimum along the line, or too little decrease */
             d_hi = d;
         } else {
             *step_io = step;
+            *trial_f = f;
             return true;
         }
         if (isinf(hi)) {
@@ -288,26 +244,55 @@ static void softmax_remember(struct softmax_fit_state *s, double step)
         s->stored++;
 }
 
-/* Checks the arguments; TB_OK or a failure with its message. */
-static int softmax_check(const double *x, const double *y, size_t nrows, size_t nfeatures,
-                         const struct softmax_options *o, char *err, size_t errsz)
+/* L-BFGS from s->theta until the gradient's max-norm is at most tol * n. Returns TB_OK with the
+ * number of iterations in *iterations, or a failure with its message. */
+static int softmax_lbfgs(struct softmax_fit_state *s, const struct standardize_fit *fit,
+                         int *iterations, char *err, size_t errsz)
 {
-    if (nrows == 0)
-        return tb_fail(err, errsz, TB_USAGE, "no training rows: cannot fit a softmax model");
-    if (nfeatures == 0 || nfeatures > SOFTMAX_MAX_FEATURES)
-        return tb_fail(err, errsz, TB_USAGE, "softmax needs 1 to %d features, got %zu",
-                       SOFTMAX_MAX_FEATURES, nfeatures);
-    if (!(o->l2 >= 0.0) || !isfinite(o->l2))
-        return tb_fail(err, errsz, TB_USAGE, "l2 must be finite and >= 0, got %g", o->l2);
-    if (!(o->tol > 0.0) || !isfinite(o->tol))
-        return tb_fail(err, errsz, TB_USAGE, "tol must be finite and > 0, got %g", o->tol);
-    if (o->max_iter < 1)
-        return tb_fail(err, errsz, TB_USAGE, "max_iter must be at least 1, got %d", o->max_iter);
-    if (!softmax_all_finite(y, nrows))
-        return tb_fail(err, errsz, TB_NUMERIC, "the label contains NaN or infinite values");
-    if (!softmax_all_finite(x, nrows * nfeatures))
-        return tb_fail(err, errsz, TB_NUMERIC, "the training data contains NaN or infinite values");
-    return TB_OK;
+    int dim = (int)s->dim;
+    double objective = 0.0;
+    bool separated = softmax_gradient(s, s->theta, s->grad, &objective), converged = false;
+    for (*iterations = 0;; ++*iterations) {
+        double gmax = standardize_max_abs(s->grad, s->dim);
+        int rc = standardize_check_gradient(fit, s->n, gmax, separated, *iterations, &converged,
+                                            err, errsz);
+        if (rc != TB_OK || converged)
+            return rc;
+        /* The quasi-Newton step; when rounding has spoilt it (not a descent direction, or no
+         * acceptable step along it), steepest descent with a first step of unit length. */
+        bool found = false;
+        for (int attempt = 0; attempt < 2 && !found; attempt++) {
+            if (attempt > 0) {
+                if (s->stored == 0)
+                    break; /* that was steepest descent already */
+                s->stored = 0;
+            }
+            softmax_lbfgs_direction(s);
+            double d0 = cblas_ddot(dim, s->grad, 1, s->dir, 1);
+            if (!(d0 < 0.0) && s->stored > 0) {
+                s->stored = 0;
+                softmax_lbfgs_direction(s);
+                d0 = cblas_ddot(dim, s->grad, 1, s->dir, 1);
+            }
+            double step = s->stored > 0 ? 1.0 : 1.0 / cblas_dnrm2(dim, s->grad, 1);
+            found =
+                d0 < 0.0 && softmax_line_search(s, objective, d0, &step, &objective, &separated);
+            if (found)
+                softmax_remember(s, step);
+        }
+        if (!found)
+            return tb_fail(err, errsz, TB_NUMERIC,
+                           "softmax stalled after %d iterations: the line search cannot make "
+                           "progress, gradient max-norm %g > tol %g x %zu rows; use a larger "
+                           "tol%s",
+                           *iterations, gmax, fit->tol, s->n, fit->l2 == 0.0 ? " or l2 > 0" : "");
+        double *swap = s->theta;
+        s->theta = s->trial;
+        s->trial = swap;
+        swap = s->grad;
+        s->grad = s->trial_g;
+        s->trial_g = swap;
+    }
 }
 
 int softmax_fit(const double *x, const double *y, size_t nrows, size_t nfeatures,
@@ -320,11 +305,17 @@ int softmax_fit(const double *x, const double *y, size_t nrows, size_t nfeatures
         .max_iter = SOFTMAX_DEFAULT_MAX_ITER,
     };
     const struct softmax_options *o = options ? options : &defaults;
-    int rc = softmax_check(x, y, nrows, nfeatures, o, err, errsz);
+    const struct standardize_fit fit = {.model = "softmax",
+                                        .steps = "iterations",
+                                        .max_features = SOFTMAX_MAX_FEATURES,
+                                        .l2 = o->l2,
+                                        .tol = o->tol,
+                                        .max_iter = o->max_iter};
+    int rc = standardize_check_problem(&fit, x, y, nrows, nfeatures, err, errsz);
     if (rc != TB_OK)
         return rc;
 
-    struct softmax_fit_state s = {.x = x, .n = nrows, .p = nfeatures, .l2 = o->l2};
+    struct softmax_fit_state s = {.n = nrows, .p = nfeatures, .l2 = o->l2};
     size_t k = 0;
     double *classes = softmax_distinct(y, nrows, &k);
     double *counts = NULL;
@@ -344,8 +335,8 @@ int softmax_fit(const double *x, const double *y, size_t nrows, size_t nfeatures
     size_t block = n < SOFTMAX_BLOCK_ROWS ? n : SOFTMAX_BLOCK_ROWS;
     s.k = k;
     s.dim = dim;
-    s.mean = mem_alloc(p * sizeof(double));
-    s.inv_std = mem_alloc(p * sizeof(double));
+    s.scales = standardize_new(x, n, p);
+    s.inv_std = standardize_inv_std(s.scales);
     s.label = mem_alloc(n * sizeof(size_t));
     s.z = mem_alloc(block * p * sizeof(double));
     s.scores = mem_alloc(block * k * sizeof(double));
@@ -358,7 +349,6 @@ int softmax_fit(const double *x, const double *y, size_t nrows, size_t nfeatures
     s.y_mem = mem_alloc(SOFTMAX_MEMORY * dim * sizeof(double));
     counts = mem_calloc(k, sizeof(double));
 
-    softmax_feature_scales(&s);
     for (size_t i = 0; i < n; i++) {
         s.label[i] = softmax_class_index(classes, k, y[i]);
         counts[s.label[i]] += 1.0;
@@ -370,81 +360,17 @@ int softmax_fit(const double *x, const double *y, size_t nrows, size_t nfeatures
     for (size_t c = 0; c < k; c++)
         b[c] = log(counts[c]) - mean_log;
 
-    double limit = o->tol * (double)n, gmax = 0.0;
-    bool separated = softmax_gradient(&s, s.theta, s.grad);
     int iter = 0;
-    for (;;) {
-        gmax = softmax_max_abs(s.grad, dim);
-        if (!isfinite(gmax)) {
-            rc = tb_fail(err, errsz, TB_NUMERIC,
-                         "the softmax gradient overflowed after %d iterations; the features are "
-                         "too badly scaled",
-                         iter);
-            goto cleanup;
-        }
-        if (gmax <= limit)
-            break;
-        if (separated && o->l2 == 0.0) {
-            rc = tb_fail(err, errsz, TB_NUMERIC,
-                         "the classes are linearly separable, so with l2 = 0 the coefficients "
-                         "grow without bound (no finite optimum); use l2 > 0");
-            goto cleanup;
-        }
-        if (iter == o->max_iter) {
-            rc = tb_fail(err, errsz, TB_NUMERIC,
-                         "softmax did not converge in %d iterations: gradient max-norm %g > tol "
-                         "%g x %zu rows%s",
-                         o->max_iter, gmax, o->tol, n,
-                         o->l2 == 0.0 ? "; with l2 = 0 the classes may be (almost) separable, "
-                                        "use l2 > 0"
-                                      : "");
-            goto cleanup;
-        }
-        softmax_lbfgs_direction(&s);
-        double d0 = cblas_ddot((int)dim, s.grad, 1, s.dir, 1);
-        if (!(d0 < 0.0)) {
-            /* Rounding spoilt the quasi-Newton matrix: fall back on steepest descent. */
-            s.stored = 0;
-            softmax_lbfgs_direction(&s);
-            d0 = cblas_ddot((int)dim, s.grad, 1, s.dir, 1);
-        }
-        /* Without curvature pairs, a first step of unit length; after, the quasi-Newton step. */
-        double step = s.stored > 0 ? 1.0 : 1.0 / cblas_dnrm2((int)dim, s.grad, 1);
-        bool found = d0 < 0.0 && softmax_line_search(&s, d0, &step, &separated);
-        if (!found && s.stored > 0) {
-            s.stored = 0;
-            softmax_lbfgs_direction(&s);
-            d0 = cblas_ddot((int)dim, s.grad, 1, s.dir, 1);
-            step = 1.0 / cblas_dnrm2((int)dim, s.grad, 1);
-            found = d0 < 0.0 && softmax_line_search(&s, d0, &step, &separated);
-        }
-        if (!found) {
-            rc = tb_fail(err, errsz, TB_NUMERIC,
-                         "softmax stalled after %d iterations: the line search cannot make "
-                         "progress, gradient max-norm %g > tol %g x %zu rows; use a larger tol%s",
-                         iter, gmax, o->tol, n, o->l2 == 0.0 ? " or l2 > 0" : "");
-            goto cleanup;
-        }
-        softmax_remember(&s, step);
-        double *swap = s.theta;
-        s.theta = s.trial;
-        s.trial = swap;
-        swap = s.grad;
-        s.grad = s.trial_g;
-        s.trial_g = swap;
-        iter++;
-    }
+    rc = softmax_lbfgs(&s, &fit, &iter, err, errsz);
+    if (rc != TB_OK)
+        goto cleanup;
 
     /* Back to the features' own units, W = V / std and b = c - W mean, as the representative
      * with sum_k b_k = 0 and sum_k w_k = 0 (see softmax.h): centring each column of W and b is
      * a change of gauge, which no probability sees. */
     double *w = s.theta;
     b = s.theta + k * p;
-    for (size_t c = 0; c < k; c++)
-        for (size_t j = 0; j < p; j++) {
-            w[c * p + j] *= s.inv_std[j];
-            b[c] -= w[c * p + j] * s.mean[j];
-        }
+    standardize_map_back(s.scales, k, w, b);
     for (size_t j = 0; j <= p; j++) {
         /* Column j of W (stride p) for j < p, then b (stride 1). */
         double *column = j < p ? w + j : b;
@@ -456,7 +382,7 @@ int softmax_fit(const double *x, const double *y, size_t nrows, size_t nfeatures
         for (size_t c = 0; c < k; c++)
             column[c * stride] -= mean;
     }
-    if (!softmax_all_finite(s.theta, dim)) {
+    if (!standardize_all_finite(s.theta, dim)) {
         rc = tb_fail(err, errsz, TB_NUMERIC, "the softmax solution is not finite");
         goto cleanup;
     }
@@ -486,8 +412,7 @@ cleanup:
     free(s.scores);
     free(s.z);
     free(s.label);
-    free(s.inv_std);
-    free(s.mean);
+    standardize_destroy(s.scales);
     free(classes);
     return rc;
 }

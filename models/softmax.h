@@ -50,13 +50,15 @@ struct softmax_options {
  * Method: L-BFGS (10 corrections) on the same problem written in the standardised features
  * z_j = (x_j - mean_j) / std_j (population std; the result is mapped back, so this changes
  * only the conditioning, which for L-BFGS matters a great deal), from W = 0 and b = the centred
- * log class frequencies. The line search finds strong-Wolfe steps from directional derivatives
- * alone, which is exact because the objective is convex and stays reliable near the optimum,
- * where changes of the objective fall below its rounding. The gradient tested against tol is
- * the one with respect to the intercepts and the coefficients of z, so tol does not depend on
- * the features' units; for standardised input it is the plain gradient. Gradients are
- * accumulated over row blocks of 4096 with two dgemm calls per block. A constant feature (std
- * below 1e-14 of its mean) gets coefficients 0.
+ * log class frequencies. The line search finds strong-Wolfe steps (secant on the directional
+ * derivative within a bracket); since the objective is convex, a step whose derivative is
+ * still at most c1 times the initial one is known to decrease it enough without comparing
+ * objective values, which keeps the search working near the optimum, where changes of the
+ * objective fall below its rounding. The gradient tested against tol is the one with respect
+ * to the intercepts and the coefficients of z, so tol does not depend on the features' units;
+ * for standardised input it is the plain gradient. Gradients are accumulated over row blocks of
+ * 4096 with two dgemm calls per block. A constant feature (std below 1e-14 of its mean) gets
+ * coefficients 0.
  *
  * On success returns TB_OK, fills *out (kind LINEAR_SOFTMAX, noutputs = nclasses = K; the
  * caller releases it with linear_model_free) and, when iterations is not NULL, sets *iterations

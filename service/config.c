@@ -86,7 +86,7 @@ static const struct config_field config_fields[] = {
     INT("serve.batch_max_records", serve.batch_max_records, "5000", "1", "1000000", "Largest micro-batch, in records"),
     INT("serve.batch_max_wait_ms", serve.batch_max_wait_ms, "50", "0", "60000", "Longest wait for a micro-batch to fill, in milliseconds"),
     INT("serve.commit_interval_ms", serve.commit_interval_ms, "1000", "100", "600000", "Interval between offset commits, in milliseconds"),
-    STRING("serve.model", serve.model, "", "Model artefact file to serve; empty: none"),
+    STRING("serve.model", serve.model, "", "Model artefact to start serving; empty: the latest version of train.model_name in registry.directory"),
     INT("serve.drain_timeout_ms", serve.drain_timeout_ms, "10000", "100", "600000", "Time allowed at shutdown to finish in-flight batches, in milliseconds"),
     INT("broker.brokers", broker.brokers, "3", "1", "16", "Brokers in the embedded cluster"),
     INT("broker.partitions", broker.partitions, "8", "1", "1024", "Partitions per topic in the embedded cluster"),

@@ -24,6 +24,7 @@
 #include "service/model_topic.h"
 #include "service/registry.h"
 #include "service/serve.h"
+#include "tests/integration/kafka_support.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -40,15 +41,11 @@
 
 #define PARTITIONS 8
 #define TOTAL      60000
-#define NFEATURES  10
+#define NFEATURES  KAFKA_SUPPORT_NFEATURES
 #define NVERSIONS  3               /* the good ones */
 #define BASE_TS    1700000000000LL /* record i is stamped BASE_TS + i */
 #define MODEL_NAME "swap-rul"
 
-static const char *const features[NFEATURES] = {
-    "load",      "ambient_temp", "inlet_temp", "outlet_temp", "pressure",
-    "vibration", "rpm",          "oil_temp",   "current",     "flow",
-};
 static const char *const windowed[] = {"pressure", "vibration", "oil_temp"};
 
 struct record {
@@ -71,14 +68,6 @@ static struct {
     int max_version_seen;
 } world;
 
-static void reading_features(const struct fleet_reading *r, double *x)
-{
-    const double v[NFEATURES] = {r->load,     r->ambient_temp, r->inlet_temp, r->outlet_temp,
-                                 r->pressure, r->vibration,    r->rpm,        r->oil_temp,
-                                 r->current,  r->flow};
-    memcpy(x, v, sizeof v);
-}
-
 /* Builds version `version` from a training fleet: the window pipeline and ridge with an l2
  * that differs per version, so that the versions predict differently. */
 static struct artefact *build_version(int version, const char *const *numeric)
@@ -92,7 +81,7 @@ static struct artefact *build_version(int version, const char *const *numeric)
     for (size_t i = 0; i < n; i++) {
         struct fleet_reading r;
         fleet_next(fleet, BASE_TS, &r);
-        reading_features(&r, &x[i * NFEATURES]);
+        kafka_support_reading_features(&r, &x[i * NFEATURES]);
         y[i] = r.rul;
         snprintf(names[i], sizeof names[i], "%s", r.machine_id);
         keys[i] = names[i];
@@ -138,38 +127,23 @@ static struct artefact *build_version(int version, const char *const *numeric)
     return a;
 }
 
-static void on_produced(void *opaque, uintptr_t tag, rd_kafka_resp_err_t status)
-{
-    (void)opaque;
-    (void)tag;
-    assert_int_equal(status, RD_KAFKA_RESP_ERR_NO_ERROR);
-}
-
 /* Streams the records at about 10k per second. */
 static void *produce_stream(void *arg)
 {
     (void)arg;
-    char err[256];
-    const struct kafka_prop props[] = {
-        {"bootstrap.servers", embedded_broker_bootstraps(world.broker)}};
-    const struct kafka_sink_options options = {.on_delivery = on_produced};
-    struct kafka_sink *sink = kafka_sink_new(props, 1, &options, err, sizeof err);
-    assert_non_null(sink);
-    rd_kafka_topic_t *topic = kafka_sink_topic(sink, "telemetry", err, sizeof err);
-    assert_non_null(topic);
+    rd_kafka_topic_t *topic = NULL;
+    struct kafka_sink *sink = kafka_support_sink_new(world.broker, "telemetry", &topic);
     struct fleet *fleet = fleet_new(200, 2026);
     struct avro_wire_buf buf = {0};
     for (size_t i = 0; i < TOTAL; i++) {
         struct fleet_reading r;
         fleet_next(fleet, BASE_TS + (int64_t)i, &r);
-        reading_features(&r, world.records[i].x);
+        kafka_support_reading_features(&r, world.records[i].x);
         snprintf(world.records[i].key, sizeof world.records[i].key, "%s", r.machine_id);
         avro_wire_buf_reset(&buf);
         fleet_encode(&r, &buf);
-        assert_int_equal(kafka_sink_produce(sink, topic, r.machine_id, strlen(r.machine_id),
-                                            buf.data, buf.len, NULL, BASE_TS + (int64_t)i, i, err,
-                                            sizeof err),
-                         TB_OK);
+        kafka_support_produce(sink, topic, r.machine_id, buf.data, buf.len, NULL,
+                              BASE_TS + (int64_t)i, i);
         if (i % 1000 == 999)
             usleep(100000);
     }
@@ -217,12 +191,7 @@ static void wait_for_predictions(const struct worker_stats *st, unsigned long lo
 
 static struct config *service_config(void)
 {
-    struct config *cfg = config_new();
-    char err[256];
-    const char *settings[][2] = {
-        {"kafka.bootstrap.servers", embedded_broker_bootstraps(world.broker)},
-        {"kafka.session.timeout.ms", "6000"},
-        {"kafka.heartbeat.interval.ms", "500"},
+    const char *const settings[][2] = {
         {"registry.directory", world.dir},
         {"registry.topic", "models"},
         {"registry.poll_ms", "100"},
@@ -232,74 +201,35 @@ static struct config *service_config(void)
         {"serve.batch_max_records", "500"},
         {"serve.batch_max_wait_ms", "20"},
     };
-    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
-        assert_int_equal(config_set(cfg, settings[i][0], settings[i][1], "test", err, sizeof err),
-                         TB_OK);
-    return cfg;
+    return kafka_support_serve_config(world.broker, settings, sizeof settings / sizeof settings[0]);
 }
 
-static int64_t header_int(rd_kafka_headers_t *headers, const char *name)
+/* Records one prediction against the input record it names. */
+static void on_prediction(const rd_kafka_message_t *msg, void *opaque)
 {
-    const void *value;
-    size_t size;
-    if (rd_kafka_header_get_last(headers, name, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        return -1;
-    char text[32];
-    snprintf(text, sizeof text, "%.*s", (int)size, (const char *)value);
-    return strtoll(text, NULL, 10);
+    (void)opaque;
+    struct prediction p;
+    assert_int_equal(prediction_decode(msg->payload, msg->len, &p, NULL, 0), TB_OK);
+    int64_t i = p.event_time_ms - BASE_TS;
+    assert_true(i >= 0 && i < TOTAL);
+    rd_kafka_headers_t *headers;
+    assert_int_equal(rd_kafka_message_headers(msg, &headers), RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(kafka_support_header_int(headers, "tributary.model.version"), p.model_version);
+    struct record *rec = &world.records[i];
+    rec->predictions++;
+    rec->version = p.model_version;
+    rec->predicted = p.value;
+    rec->partition = p.source_partition;
+    rec->offset = p.source_offset;
+    if (p.model_version > world.max_version_seen)
+        world.max_version_seen = p.model_version;
 }
 
 /* Reads the whole prediction topic. */
 static void read_predictions(void)
 {
-    char err[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", embedded_broker_bootstraps(world.broker), err,
-                      sizeof err);
-    rd_kafka_conf_set(conf, "group.id", "it-swap-reader", err, sizeof err);
-    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-    assert_non_null(rk);
-    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(PARTITIONS);
-    int64_t remaining = 0;
-    for (int p = 0; p < PARTITIONS; p++) {
-        int64_t low, high;
-        assert_int_equal(rd_kafka_query_watermark_offsets(rk, "predictions", p, &low, &high, 10000),
-                         RD_KAFKA_RESP_ERR_NO_ERROR);
-        remaining += high;
-        rd_kafka_topic_partition_list_add(parts, "predictions", p)->offset =
-            RD_KAFKA_OFFSET_BEGINNING;
-    }
-    assert_int_equal(rd_kafka_assign(rk, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
-    rd_kafka_topic_partition_list_destroy(parts);
-    for (int idle = 0; remaining > 0 && idle < 300;) {
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(rk, 100);
-        if (!msg) {
-            idle++;
-            continue;
-        }
-        assert_int_equal(msg->err, RD_KAFKA_RESP_ERR_NO_ERROR);
-        remaining--;
-        struct prediction p;
-        assert_int_equal(prediction_decode(msg->payload, msg->len, &p, NULL, 0), TB_OK);
-        int64_t i = p.event_time_ms - BASE_TS;
-        assert_true(i >= 0 && i < TOTAL);
-        rd_kafka_headers_t *headers;
-        assert_int_equal(rd_kafka_message_headers(msg, &headers), RD_KAFKA_RESP_ERR_NO_ERROR);
-        assert_int_equal(header_int(headers, "tributary.model.version"), p.model_version);
-        struct record *rec = &world.records[i];
-        rec->predictions++;
-        rec->version = p.model_version;
-        rec->predicted = p.value;
-        rec->partition = p.source_partition;
-        rec->offset = p.source_offset;
-        if (p.model_version > world.max_version_seen)
-            world.max_version_seen = p.model_version;
-        rd_kafka_message_destroy(msg);
-    }
-    assert_int_equal(remaining, 0);
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
+    kafka_support_read_all(world.broker, "predictions", PARTITIONS, "it-swap-reader", on_prediction,
+                           NULL);
 }
 
 /* Each version's offline scoring of the stream: the records in production order, one window
@@ -338,18 +268,12 @@ static int scenario_setup(void **state)
     snprintf(world.dir, sizeof world.dir, "/tmp/tributary-swap-XXXXXX");
     assert_non_null(mkdtemp(world.dir));
     char err[512];
-    world.broker = embedded_broker_new(3, err, sizeof err);
-    assert_non_null(world.broker);
-    const char *topics[] = {"telemetry", "predictions", "telemetry.dlq"};
-    for (int i = 0; i < 3; i++)
-        assert_int_equal(
-            embedded_broker_create_topic(world.broker, topics[i], PARTITIONS, err, sizeof err),
-            TB_OK);
+    world.broker = kafka_support_serve_broker(PARTITIONS);
     assert_int_equal(embedded_broker_create_topic(world.broker, "models", 1, err, sizeof err),
                      TB_OK);
     world.records = mem_calloc(TOTAL, sizeof *world.records);
     for (int v = 0; v < NVERSIONS; v++)
-        world.versions[v] = build_version(v + 1, features);
+        world.versions[v] = build_version(v + 1, kafka_support_features);
     int32_t version = 0;
     assert_int_equal(registry_publish(world.dir, world.versions[0], &version, err, sizeof err),
                      TB_OK);
@@ -379,7 +303,7 @@ static int scenario_setup(void **state)
     publish_corrupt_version();
     /* Version 5 reads a field the input schema does not have. */
     const char *renamed[NFEATURES];
-    memcpy(renamed, features, sizeof renamed);
+    memcpy(renamed, kafka_support_features, sizeof renamed);
     renamed[0] = "torque";
     struct artefact *bad = build_version(5, renamed);
     publish_to_topic(bad);

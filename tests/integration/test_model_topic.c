@@ -6,8 +6,6 @@
 #include "connectors/embedded_broker.h"
 #include "connectors/kafka_sink.h"
 #include "models/artefact.h"
-#include "models/linear.h"
-#include "models/pipeline.h"
 #include "service/clock.h"
 #include "service/error.h"
 #include "service/log.h"
@@ -15,20 +13,16 @@
 #include "service/model_topic.h"
 #include "service/model_watch.h"
 #include "service/registry.h"
+#include "tests/integration/kafka_support.h"
+#include "tests/unit/support.h"
 
-#include <errno.h>
-#include <ftw.h>
-#include <math.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -41,8 +35,6 @@
 #define PUBLISH_TIMEOUT_MS 20000
 #define WAIT_MS            10000 /* the longest any expected event may take */
 #define QUIET_MS           1000  /* how long "nothing more" is watched for */
-#define MAX_EVENTS         32
-#define FLIP_COEF          1234.5678 /* a coefficient to find in the encoded bytes and damage */
 
 static struct {
     struct embedded_broker *broker;
@@ -50,38 +42,6 @@ static struct {
 } world;
 
 /* --- artefacts and publishing ----------------------------------------------------------------- */
-
-/* A fitted model of 2 numeric inputs, no featurizer stages and a ridge model, at `version`. */
-static struct artefact *make_artefact(const char *name, int32_t version, double coef0)
-{
-    char x1[] = "x1", x2[] = "x2";
-    char *numeric[] = {x1, x2};
-    double fill[] = {NAN, NAN};
-    bool indicator[] = {false, false};
-    double offset[] = {0.0, 0.0}, factor[] = {1.0, 1.0};
-    struct pipeline_spec spec = {.nnumeric = 2,
-                                 .numeric = numeric,
-                                 .impute = PIPELINE_IMPUTE_NONE,
-                                 .fill = fill,
-                                 .indicator = indicator,
-                                 .scale = PIPELINE_SCALE_NONE,
-                                 .nscaled = 2,
-                                 .offset = offset,
-                                 .factor = factor};
-    char err[512] = "";
-    struct pipeline *pipeline = pipeline_new(&spec, err, sizeof err);
-    if (!pipeline)
-        fail_msg("pipeline_new: %s", err);
-    double intercept[] = {0.5}, coef[] = {coef0, -2.25};
-    struct linear_model model = {
-        .kind = LINEAR_RIDGE, .nfeatures = 2, .noutputs = 1, .intercept = intercept, .coef = coef};
-    struct artefact_info info = {.name = name, .version = version, .label = "y"};
-    struct artefact *artefact = artefact_new(&info, pipeline, &model, err, sizeof err);
-    if (!artefact)
-        fail_msg("artefact_new('%s'): %s", name, err);
-    pipeline_destroy(pipeline);
-    return artefact;
-}
 
 static const struct kafka_prop *broker_props(size_t *n)
 {
@@ -95,7 +55,7 @@ static const struct kafka_prop *broker_props(size_t *n)
 /* Publishes version `version` of model `name` to topic; returns how long it took. */
 static int64_t publish_version(const char *topic, const char *name, int32_t version)
 {
-    struct artefact *artefact = make_artefact(name, version, 1.0);
+    struct artefact *artefact = support_make_artefact(name, version, 1.0);
     size_t nprops;
     const struct kafka_prop *props = broker_props(&nprops);
     char err[512] = "";
@@ -112,141 +72,37 @@ static int64_t publish_version(const char *topic, const char *name, int32_t vers
 static void produce_raw(const char *topic, const char *key, const void *value, size_t len,
                         const char *version_header)
 {
-    size_t nprops;
-    const struct kafka_prop *props = broker_props(&nprops);
-    char err[512] = "";
-    struct kafka_sink *sink = kafka_sink_new(props, nprops, NULL, err, sizeof err);
-    assert_non_null(sink);
-    rd_kafka_topic_t *handle = kafka_sink_topic(sink, topic, err, sizeof err);
-    assert_non_null(handle);
+    rd_kafka_topic_t *handle = NULL;
+    struct kafka_sink *sink = kafka_support_sink_new(world.broker, topic, &handle);
     rd_kafka_headers_t *headers = NULL;
     if (version_header) {
         headers = rd_kafka_headers_new(1);
         rd_kafka_header_add(headers, MODEL_TOPIC_HEADER_VERSION, -1, version_header, -1);
     }
-    assert_int_equal(kafka_sink_produce(sink, handle, key, strlen(key), value, len, headers, 0, 0,
-                                        err, sizeof err),
-                     TB_OK);
+    kafka_support_produce(sink, handle, key, value, len, headers, 0, 0);
     assert_int_equal(kafka_sink_wait(sink, 10000), TB_OK);
     kafka_sink_destroy(sink);
 }
 
-/* The encoded bytes of version `version` of `name` with one coefficient byte flipped, which only
- * the checksum can tell; the caller frees them. */
-static unsigned char *corrupt_bytes(const char *name, int32_t version, size_t *len)
-{
-    struct artefact *artefact = make_artefact(name, version, FLIP_COEF);
-    unsigned char *bytes = NULL;
-    char err[512] = "";
-    assert_int_equal(artefact_encode(artefact, &bytes, len, err, sizeof err), TB_OK);
-    double coef = FLIP_COEF;
-    unsigned char needle[8];
-    memcpy(needle, &coef, sizeof needle);
-    unsigned char *hit = memmem(bytes, *len, needle, sizeof needle);
-    assert_non_null(hit);
-    hit[0] ^= 0x01;
-    artefact_destroy(artefact);
-    return bytes;
-}
-
 /* --- what the watch's callbacks saw ----------------------------------------------------------- */
 
-struct event {
-    int refused;
-    int32_t version;
-    char name[160];
-    char origin[1024];
-    char reason[1024];
-};
-
-struct collector {
-    pthread_mutex_t lock;
-    pthread_cond_t changed;
-    struct event events[MAX_EVENTS];
-    size_t n;
-};
-
-static struct collector *collector_new(void)
-{
-    struct collector *c = mem_calloc(1, sizeof *c);
-    pthread_mutex_init(&c->lock, NULL);
-    pthread_cond_init(&c->changed, NULL);
-    return c;
-}
-
-static void collector_destroy(struct collector *c)
-{
-    pthread_cond_destroy(&c->changed);
-    pthread_mutex_destroy(&c->lock);
-    free(c);
-}
-
-static void collector_add(struct collector *c, const struct event *e)
-{
-    pthread_mutex_lock(&c->lock);
-    if (c->n < MAX_EVENTS)
-        c->events[c->n++] = *e;
-    pthread_cond_broadcast(&c->changed);
-    pthread_mutex_unlock(&c->lock);
-}
-
-static void on_artefact(struct artefact *artefact, const char *origin, void *opaque)
-{
-    struct event e = {.refused = 0, .version = artefact_version(artefact)};
-    snprintf(e.name, sizeof e.name, "%s", artefact_name(artefact));
-    snprintf(e.origin, sizeof e.origin, "%s", origin);
-    artefact_destroy(artefact);
-    collector_add(opaque, &e);
-}
-
-static void on_refused(int32_t version, const char *origin, const char *reason, void *opaque)
-{
-    struct event e = {.refused = 1, .version = version};
-    snprintf(e.origin, sizeof e.origin, "%s", origin);
-    snprintf(e.reason, sizeof e.reason, "%s", reason);
-    collector_add(opaque, &e);
-}
-
-static size_t collector_count(struct collector *c)
-{
-    pthread_mutex_lock(&c->lock);
-    size_t n = c->n;
-    pthread_mutex_unlock(&c->lock);
-    return n;
-}
-
 /* Waits until the last event is a report of `version` (or WAIT_MS passed); returns the count. */
-static size_t wait_reported(struct collector *c, int32_t version)
+static size_t wait_reported(struct support_collector *c, int32_t version)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += WAIT_MS / 1000;
-    pthread_mutex_lock(&c->lock);
-    while (!(c->n > 0 && !c->events[c->n - 1].refused && c->events[c->n - 1].version == version) &&
-           pthread_cond_timedwait(&c->changed, &c->lock, &deadline) != ETIMEDOUT) {
-    }
-    size_t n = c->n;
-    int ok = n > 0 && !c->events[n - 1].refused && c->events[n - 1].version == version;
-    pthread_mutex_unlock(&c->lock);
-    if (!ok)
-        fail_msg("version %d was not reported within %d ms (%zu events)", (int)version, WAIT_MS, n);
-    return n;
+    return support_collector_wait_reported(c, version, WAIT_MS);
 }
 
 /* Fails unless the count stays at n for QUIET_MS. */
-static void expect_no_more(struct collector *c, size_t n)
+static void expect_no_more(struct support_collector *c, size_t n)
 {
-    usleep(QUIET_MS * 1000);
-    size_t got = collector_count(c);
-    if (got != n)
-        fail_msg("%zu events, expected %zu", got, n);
+    support_collector_expect_quiet(c, n, QUIET_MS);
 }
 
 /* Reported versions strictly increase; refusals are checked by the cases. */
-static void expect_increasing(struct collector *c)
+static void expect_increasing(struct support_collector *c)
 {
     int32_t previous = 0;
-    for (size_t i = 0; i < collector_count(c); i++) {
+    for (size_t i = 0; i < support_collector_count(c); i++) {
         if (c->events[i].refused)
             continue;
         if (c->events[i].version <= previous)
@@ -257,7 +113,7 @@ static void expect_increasing(struct collector *c)
 }
 
 static struct model_watch *watch_or_fail(const char *registry, const char *topic, int32_t after,
-                                         struct collector *c)
+                                         struct support_collector *c)
 {
     size_t nprops;
     const struct kafka_prop *props = broker_props(&nprops);
@@ -267,18 +123,11 @@ static struct model_watch *watch_or_fail(const char *registry, const char *topic
                                                 .props = props,
                                                 .nprops = nprops,
                                                 .poll_ms = 50,
-                                                .after_version = after,
-                                                .on_artefact = on_artefact,
-                                                .on_refused = on_refused,
-                                                .opaque = c};
-    char err[512] = "";
-    struct model_watch *watch = model_watch_new(&options, err, sizeof err);
-    if (!watch)
-        fail_msg("model_watch_new: %s", err);
-    return watch;
+                                                .after_version = after};
+    return support_watch_new(&options, c);
 }
 
-static void expect_topic_origin(const struct event *e, const char *topic)
+static void expect_topic_origin(const struct support_event *e, const char *topic)
 {
     char prefix[256];
     snprintf(prefix, sizeof prefix, "topic %s partition ", topic);
@@ -296,17 +145,6 @@ struct record {
     char header_version[16];
     struct artefact *artefact;
 };
-
-static void header_text(rd_kafka_message_t *msg, const char *name, char *out, size_t outsz)
-{
-    rd_kafka_headers_t *headers = NULL;
-    const void *value = NULL;
-    size_t size = 0;
-    out[0] = '\0';
-    if (rd_kafka_message_headers(msg, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-        rd_kafka_header_get_last(headers, name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR)
-        snprintf(out, outsz, "%.*s", (int)size, (const char *)value);
-}
 
 /* Reads every record of topic, in partition order; returns their number. */
 static size_t read_topic(const char *topic, struct record *records, size_t max)
@@ -340,9 +178,12 @@ static size_t read_topic(const char *topic, struct record *records, size_t max)
             r->partition = msg->partition;
             r->offset = msg->offset;
             snprintf(r->key, sizeof r->key, "%.*s", (int)msg->key_len, (const char *)msg->key);
-            header_text(msg, MODEL_TOPIC_HEADER_NAME, r->header_name, sizeof r->header_name);
-            header_text(msg, MODEL_TOPIC_HEADER_VERSION, r->header_version,
-                        sizeof r->header_version);
+            rd_kafka_headers_t *headers = NULL;
+            (void)rd_kafka_message_headers(msg, &headers); /* stays NULL when there are none */
+            kafka_support_header_text(headers, MODEL_TOPIC_HEADER_NAME, r->header_name,
+                                      sizeof r->header_name);
+            kafka_support_header_text(headers, MODEL_TOPIC_HEADER_VERSION, r->header_version,
+                                      sizeof r->header_version);
             r->artefact = artefact_decode(msg->payload, msg->len, "record", err, sizeof err);
             if (!r->artefact)
                 fail_msg("%s", err);
@@ -398,7 +239,7 @@ static void test_publish_refusals(void **state)
     size_t nprops;
     const struct kafka_prop *props = broker_props(&nprops);
     char err[512] = "";
-    struct artefact *unversioned = make_artefact("rul", 0, 1.0);
+    struct artefact *unversioned = support_make_artefact("rul", 0, 1.0);
     assert_int_equal(
         model_topic_publish(props, nprops, "models", unversioned, 1000, err, sizeof err), TB_USAGE);
     assert_non_null(strstr(err, "model 'rul' has version 0"));
@@ -406,7 +247,7 @@ static void test_publish_refusals(void **state)
     assert_int_equal(model_topic_publish(props, nprops, "", unversioned, 1000, err, sizeof err),
                      TB_USAGE);
     assert_non_null(strstr(err, "no models topic"));
-    struct artefact *badly_named = make_artefact("a b", 1, 1.0);
+    struct artefact *badly_named = support_make_artefact("a b", 1, 1.0);
     assert_int_equal(
         model_topic_publish(props, nprops, "models", badly_named, 1000, err, sizeof err), TB_USAGE);
     assert_non_null(strstr(err, "model name 'a b'"));
@@ -422,7 +263,7 @@ static void test_publish_times_out_without_broker(void **state)
 {
     (void)state;
     const struct kafka_prop props[] = {{"bootstrap.servers", "127.0.0.1:1"}, {"log_level", "0"}};
-    struct artefact *artefact = make_artefact("rul", 1, 1.0);
+    struct artefact *artefact = support_make_artefact("rul", 1, 1.0);
     char err[512] = "";
     int64_t start = clock_monotonic_ms();
     assert_int_equal(model_topic_publish(props, 2, "models", artefact, 1500, err, sizeof err),
@@ -441,7 +282,7 @@ static void test_watch_reads_latest_then_new(void **state)
     publish_version("models-watch", "rul", 1);
     publish_version("models-watch", "other", 7); /* another key: ignored */
     publish_version("models-watch", "rul", 2);
-    struct collector *c = collector_new();
+    struct support_collector *c = support_collector_new();
     struct model_watch *watch = watch_or_fail(NULL, "models-watch", 0, c);
     size_t n = wait_reported(c, 2);
     expect_no_more(c, n);
@@ -461,7 +302,7 @@ static void test_watch_reads_latest_then_new(void **state)
     int64_t took = clock_monotonic_ms() - start;
     if (took > 1000)
         fail_msg("destroy took %lld ms", (long long)took);
-    collector_destroy(c);
+    support_collector_destroy(c);
 }
 
 static void test_watch_after_version(void **state)
@@ -469,38 +310,38 @@ static void test_watch_after_version(void **state)
     (void)state;
     for (int32_t v = 1; v <= 3; v++)
         publish_version("models-after", "rul", v);
-    struct collector *c = collector_new();
+    struct support_collector *c = support_collector_new();
     struct model_watch *watch = watch_or_fail(NULL, "models-after", 3, c);
     expect_no_more(c, 0);
     publish_version("models-after", "rul", 4);
     assert_int_equal(wait_reported(c, 4), 1);
     expect_no_more(c, 1);
     model_watch_destroy(watch);
-    collector_destroy(c);
+    support_collector_destroy(c);
 }
 
 static void test_watch_refuses_bad_records(void **state)
 {
     (void)state;
     const char *topic = "models-bad";
-    struct collector *c = collector_new();
+    struct support_collector *c = support_collector_new();
     struct model_watch *watch = watch_or_fail(NULL, topic, 0, c);
     /* Not an artefact, and no version header: refused as version 0. */
     produce_raw(topic, "rul", "garbage", 7, NULL);
     /* Version 5 with a damaged coefficient. */
     size_t len = 0;
-    unsigned char *bytes = corrupt_bytes("rul", 5, &len);
+    unsigned char *bytes = support_corrupt_artefact("rul", 5, &len);
     produce_raw(topic, "rul", bytes, len, "5");
     free(bytes);
     /* Another model's version 7 under this model's key. */
-    struct artefact *foreign = make_artefact("other", 7, 1.0);
+    struct artefact *foreign = support_make_artefact("other", 7, 1.0);
     char err[512] = "";
     assert_int_equal(artefact_encode(foreign, &bytes, &len, err, sizeof err), TB_OK);
     produce_raw(topic, "rul", bytes, len, "7");
     free(bytes);
     artefact_destroy(foreign);
     /* A damaged version 6 is below the highest refused one: skipped without a word. */
-    bytes = corrupt_bytes("rul", 6, &len);
+    bytes = support_corrupt_artefact("rul", 6, &len);
     produce_raw(topic, "rul", bytes, len, "6");
     free(bytes);
     publish_version(topic, "rul", 8);
@@ -525,28 +366,20 @@ static void test_watch_refuses_bad_records(void **state)
     assert_false(c->events[3].refused);
     assert_string_equal(c->events[3].name, "rul");
     model_watch_destroy(watch);
-    collector_destroy(c);
+    support_collector_destroy(c);
 }
 
 static void test_watch_waits_for_topic(void **state)
 {
     (void)state;
-    struct collector *c = collector_new();
+    struct support_collector *c = support_collector_new();
     struct model_watch *watch = watch_or_fail(NULL, "models-late", 0, c);
     usleep(1500 * 1000);
     publish_version("models-late", "rul", 1);
     assert_int_equal(wait_reported(c, 1), 1);
     expect_no_more(c, 1);
     model_watch_destroy(watch);
-    collector_destroy(c);
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
+    support_collector_destroy(c);
 }
 
 static void test_watch_directory_and_topic(void **state)
@@ -555,14 +388,14 @@ static void test_watch_directory_and_topic(void **state)
     const char *topic = "models-both";
     char registry[128];
     snprintf(registry, sizeof registry, "%s/registry", world.dir);
-    struct collector *c = collector_new();
+    struct support_collector *c = support_collector_new();
     struct model_watch *watch = watch_or_fail(registry, topic, 0, c);
     size_t nprops;
     const struct kafka_prop *props = broker_props(&nprops);
     char err[512] = "";
     /* Versions 1..3 in both places, as `tributary train --publish` would. */
     for (int32_t v = 1; v <= 3; v++) {
-        struct artefact *artefact = make_artefact("rul", 0, 1.0);
+        struct artefact *artefact = support_make_artefact("rul", 0, 1.0);
         int32_t version = 0;
         assert_int_equal(registry_publish(registry, artefact, &version, err, sizeof err), TB_OK);
         assert_int_equal(version, v);
@@ -577,12 +410,12 @@ static void test_watch_directory_and_topic(void **state)
     publish_version(topic, "rul", 4);
     assert_int_equal(wait_reported(c, 4), 4);
     assert_true(strncmp(c->events[3].origin, "topic ", 6) == 0);
-    struct artefact *artefact = make_artefact("rul", 0, 1.0);
+    struct artefact *artefact = support_make_artefact("rul", 0, 1.0);
     int32_t version = 0;
     assert_int_equal(registry_publish(registry, artefact, &version, err, sizeof err), TB_OK);
     artefact_destroy(artefact);
     assert_int_equal(version, 4); /* the directory's own numbering */
-    artefact = make_artefact("rul", 0, 1.0);
+    artefact = support_make_artefact("rul", 0, 1.0);
     assert_int_equal(registry_publish(registry, artefact, &version, err, sizeof err), TB_OK);
     artefact_destroy(artefact);
     assert_int_equal(version, 5);
@@ -596,8 +429,8 @@ static void test_watch_directory_and_topic(void **state)
         assert_int_equal(c->events[i].version, (int32_t)i + 1);
     }
     model_watch_destroy(watch);
-    collector_destroy(c);
-    nftw(registry, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    support_collector_destroy(c);
+    (void)support_rmtree(registry);
 }
 
 static int world_setup(void **state)
@@ -620,7 +453,7 @@ static int world_teardown(void **state)
 {
     (void)state;
     embedded_broker_destroy(world.broker);
-    nftw(world.dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    (void)support_rmtree(world.dir);
     return 0;
 }
 

@@ -21,6 +21,7 @@
 #include "service/log.h"
 #include "service/mem.h"
 #include "service/serve.h"
+#include "tests/integration/kafka_support.h"
 
 #include <math.h>
 #include <setjmp.h>
@@ -40,13 +41,8 @@
 #define TOTAL      (2 * HALF) /* the two clean runs */
 #define EXTRA      20000      /* the run with refused outputs */
 #define ALL        (TOTAL + EXTRA)
-#define NFEATURES  10
+#define NFEATURES  KAFKA_SUPPORT_NFEATURES
 #define BASE_TS    1700000000000LL /* record i is stamped BASE_TS + i */
-
-static const char *const features[NFEATURES] = {
-    "load",      "ambient_temp", "inlet_temp", "outlet_temp", "pressure",
-    "vibration", "rpm",          "oil_temp",   "current",     "flow",
-};
 
 /* What the test knows of each input record, and what came out for it. */
 struct record {
@@ -72,14 +68,6 @@ static struct {
     unsigned long long third_run_rewound;
 } world;
 
-static void reading_features(const struct fleet_reading *r, double *x)
-{
-    const double v[NFEATURES] = {r->load,     r->ambient_temp, r->inlet_temp, r->outlet_temp,
-                                 r->pressure, r->vibration,    r->rpm,        r->oil_temp,
-                                 r->current,  r->flow};
-    memcpy(x, v, sizeof v);
-}
-
 /* Trains the model the service will load, on a fleet other than the stream's. */
 static void train_model(void)
 {
@@ -90,7 +78,7 @@ static void train_model(void)
     for (size_t i = 0; i < n; i++) {
         struct fleet_reading r;
         fleet_next(fleet, BASE_TS, &r);
-        reading_features(&r, &x[i * NFEATURES]);
+        kafka_support_reading_features(&r, &x[i * NFEATURES]);
         y[i] = r.rul;
     }
     struct ridge_stats *stats = ridge_stats_new(NFEATURES);
@@ -98,7 +86,7 @@ static void train_model(void)
     char err[256];
     assert_int_equal(ridge_fit(stats, 1.0, &world.model, err, sizeof err), TB_OK);
     /* The inputs as they are: a pipeline without stages. */
-    struct pipeline_options options = {.numeric = features, .nnumeric = NFEATURES};
+    struct pipeline_options options = {.numeric = kafka_support_features, .nnumeric = NFEATURES};
     struct pipeline_rows rows = {.nrows = n, .values = x};
     struct pipeline *pipeline = pipeline_fit(&options, &rows, NULL, NULL, NULL, err, sizeof err);
     assert_non_null(pipeline);
@@ -114,29 +102,16 @@ static void train_model(void)
     free(x);
 }
 
-static void on_produced(void *opaque, uintptr_t tag, rd_kafka_resp_err_t status)
-{
-    (void)opaque;
-    (void)tag;
-    assert_int_equal(status, RD_KAFKA_RESP_ERR_NO_ERROR);
-}
-
 /* Produces records [from, to) of the stream; about 1 in 200 is corrupted. */
 static void produce_records(struct fleet *fleet, size_t from, size_t to)
 {
-    char err[256];
-    const struct kafka_prop props[] = {
-        {"bootstrap.servers", embedded_broker_bootstraps(world.broker)}};
-    const struct kafka_sink_options options = {.on_delivery = on_produced};
-    struct kafka_sink *sink = kafka_sink_new(props, 1, &options, err, sizeof err);
-    assert_non_null(sink);
-    rd_kafka_topic_t *topic = kafka_sink_topic(sink, "telemetry", err, sizeof err);
-    assert_non_null(topic);
+    rd_kafka_topic_t *topic = NULL;
+    struct kafka_sink *sink = kafka_support_sink_new(world.broker, "telemetry", &topic);
     struct avro_wire_buf buf = {0};
     for (size_t i = from; i < to; i++) {
         struct fleet_reading r;
         fleet_next(fleet, BASE_TS + (int64_t)i, &r);
-        reading_features(&r, world.records[i].x);
+        kafka_support_reading_features(&r, world.records[i].x);
         world.records[i].rul = r.rul;
         avro_wire_buf_reset(&buf);
         fleet_encode(&r, &buf);
@@ -144,10 +119,8 @@ static void produce_records(struct fleet *fleet, size_t from, size_t to)
             fleet_corrupt(fleet, &buf);
             world.records[i].corrupted = 1;
         }
-        assert_int_equal(kafka_sink_produce(sink, topic, r.machine_id, strlen(r.machine_id),
-                                            buf.data, buf.len, NULL, BASE_TS + (int64_t)i, i, err,
-                                            sizeof err),
-                         TB_OK);
+        kafka_support_produce(sink, topic, r.machine_id, buf.data, buf.len, NULL,
+                              BASE_TS + (int64_t)i, i);
     }
     assert_int_equal(kafka_sink_wait(sink, 60000), TB_OK);
     avro_wire_buf_free(&buf);
@@ -156,12 +129,7 @@ static void produce_records(struct fleet *fleet, size_t from, size_t to)
 
 static struct config *service_config(void)
 {
-    struct config *cfg = config_new();
-    char err[256];
-    const char *settings[][2] = {
-        {"kafka.bootstrap.servers", embedded_broker_bootstraps(world.broker)},
-        {"kafka.session.timeout.ms", "6000"},
-        {"kafka.heartbeat.interval.ms", "500"},
+    const char *const settings[][2] = {
         {"input.features", "load,ambient_temp,inlet_temp,outlet_temp,pressure,vibration,rpm,"
                            "oil_temp,current,flow"},
         {"input.label", "rul"},
@@ -171,10 +139,7 @@ static struct config *service_config(void)
         {"serve.batch_max_records", "5000"},
         {"serve.batch_max_wait_ms", "20"},
     };
-    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
-        assert_int_equal(config_set(cfg, settings[i][0], settings[i][1], "test", err, sizeof err),
-                         TB_OK);
-    return cfg;
+    return kafka_support_serve_config(world.broker, settings, sizeof settings / sizeof settings[0]);
 }
 
 /* Sums, over the input topic's partitions, the group's committed offsets
@@ -235,81 +200,39 @@ static unsigned long long serve_until(unsigned long long expect, unsigned long l
     return outputs;
 }
 
-static int64_t header_int(rd_kafka_headers_t *headers, const char *name)
+/* Records one output (a dead letter when *(int *)dead_letters, else a prediction) against the
+ * input record its timestamp names. */
+static void on_output(const rd_kafka_message_t *msg, void *dead_letters)
 {
-    const void *value;
-    size_t size;
-    if (rd_kafka_header_get_last(headers, name, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        return -1;
-    char text[32];
-    snprintf(text, sizeof text, "%.*s", (int)size, (const char *)value);
-    return strtoll(text, NULL, 10);
+    int64_t ts = rd_kafka_message_timestamp(msg, NULL);
+    assert_true(ts >= BASE_TS && ts < BASE_TS + ALL);
+    struct record *rec = &world.records[ts - BASE_TS];
+    if (*(const int *)dead_letters) {
+        rd_kafka_headers_t *headers;
+        assert_int_equal(rd_kafka_message_headers(msg, &headers), RD_KAFKA_RESP_ERR_NO_ERROR);
+        assert_true(
+            kafka_support_header_text(headers, "tributary.error", rec->reason, sizeof rec->reason));
+        rec->partition = (int32_t)kafka_support_header_int(headers, "tributary.source.partition");
+        rec->offset = kafka_support_header_int(headers, "tributary.source.offset");
+        rec->dead_letters++;
+    } else {
+        struct prediction p;
+        assert_int_equal(prediction_decode(msg->payload, msg->len, &p, NULL, 0), TB_OK);
+        assert_int_equal(p.event_time_ms, ts);
+        assert_int_equal(p.model_version, 3);
+        rec->partition = p.source_partition;
+        rec->offset = p.source_offset;
+        rec->predicted = p.value;
+        rec->predictions++;
+        /* the label travels with the prediction */
+        assert_true(fabs(p.label - rec->rul) < 1e-12);
+    }
 }
 
 /* Reads every record of `topic` from the beginning to its end. */
 static void read_outputs(const char *topic, int dead_letters)
 {
-    char err[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", embedded_broker_bootstraps(world.broker), err,
-                      sizeof err);
-    rd_kafka_conf_set(conf, "group.id", "it-reader", err, sizeof err);
-    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err);
-    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", err, sizeof err);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-    assert_non_null(rk);
-    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(PARTITIONS);
-    int64_t high[PARTITIONS];
-    int64_t remaining = 0;
-    for (int p = 0; p < PARTITIONS; p++) {
-        int64_t low;
-        assert_int_equal(rd_kafka_query_watermark_offsets(rk, topic, p, &low, &high[p], 10000),
-                         RD_KAFKA_RESP_ERR_NO_ERROR);
-        assert_int_equal(low, 0);
-        remaining += high[p];
-        rd_kafka_topic_partition_list_add(parts, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    }
-    assert_int_equal(rd_kafka_assign(rk, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
-    rd_kafka_topic_partition_list_destroy(parts);
-    for (int idle = 0; remaining > 0 && idle < 300;) {
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(rk, 100);
-        if (!msg) {
-            idle++;
-            continue;
-        }
-        assert_int_equal(msg->err, RD_KAFKA_RESP_ERR_NO_ERROR);
-        remaining--;
-        int64_t ts = rd_kafka_message_timestamp(msg, NULL);
-        assert_true(ts >= BASE_TS && ts < BASE_TS + ALL);
-        struct record *rec = &world.records[ts - BASE_TS];
-        if (dead_letters) {
-            rd_kafka_headers_t *headers;
-            assert_int_equal(rd_kafka_message_headers(msg, &headers), RD_KAFKA_RESP_ERR_NO_ERROR);
-            const void *reason;
-            size_t size;
-            assert_int_equal(rd_kafka_header_get_last(headers, "tributary.error", &reason, &size),
-                             RD_KAFKA_RESP_ERR_NO_ERROR);
-            snprintf(rec->reason, sizeof rec->reason, "%.*s", (int)size, (const char *)reason);
-            rec->partition = (int32_t)header_int(headers, "tributary.source.partition");
-            rec->offset = header_int(headers, "tributary.source.offset");
-            rec->dead_letters++;
-        } else {
-            struct prediction p;
-            assert_int_equal(prediction_decode(msg->payload, msg->len, &p, NULL, 0), TB_OK);
-            assert_int_equal(p.event_time_ms, ts);
-            assert_int_equal(p.model_version, 3);
-            rec->partition = p.source_partition;
-            rec->offset = p.source_offset;
-            rec->predicted = p.value;
-            rec->predictions++;
-            /* the label travels with the prediction */
-            assert_true(fabs(p.label - rec->rul) < 1e-12);
-        }
-        rd_kafka_message_destroy(msg);
-    }
-    assert_int_equal(remaining, 0);
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
+    kafka_support_read_all(world.broker, topic, PARTITIONS, "it-reader", on_output, &dead_letters);
 }
 
 static int scenario_setup(void **state)
@@ -319,14 +242,7 @@ static int scenario_setup(void **state)
     snprintf(world.dir, sizeof world.dir, "/tmp/tributary-it-XXXXXX");
     assert_non_null(mkdtemp(world.dir));
     snprintf(world.model_path, sizeof world.model_path, "%s/model.avro", world.dir);
-    char err[256];
-    world.broker = embedded_broker_new(3, err, sizeof err);
-    assert_non_null(world.broker);
-    const char *topics[] = {"telemetry", "predictions", "telemetry.dlq"};
-    for (int i = 0; i < 3; i++)
-        assert_int_equal(
-            embedded_broker_create_topic(world.broker, topics[i], PARTITIONS, err, sizeof err),
-            TB_OK);
+    world.broker = kafka_support_serve_broker(PARTITIONS);
     world.records = mem_calloc(ALL, sizeof *world.records);
     train_model();
 

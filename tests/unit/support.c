@@ -1,6 +1,9 @@
-/* Helpers the cmocka unit tests share: Python references, shared data, temporary files. */
+/* Helpers the cmocka unit and integration tests share: references, data, files, artefacts. */
 #include "tests/unit/support.h"
 
+#include "models/linear.h"
+#include "models/pipeline.h"
+#include "service/error.h"
 #include "service/mem.h"
 
 #include <errno.h>
@@ -8,6 +11,7 @@
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -170,6 +175,25 @@ char *support_mkdtemp(const char *name)
     return path;
 }
 
+int support_setup_temp_dir(void **state)
+{
+    char name[256];
+    snprintf(name, sizeof name, "tributary_%s", program_invocation_short_name);
+    char *dir = support_mkdtemp(name);
+    if (!dir)
+        return -1;
+    *state = dir;
+    return 0;
+}
+
+int support_teardown_temp_dir(void **state)
+{
+    char *dir = *state;
+    (void)support_rmtree(dir);
+    free(dir);
+    return 0;
+}
+
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
@@ -230,4 +254,315 @@ void support_assert_close(double got, double want, double rel, const char *what)
     if (!(diff <= rel * scale))
         fail_msg("%s: got %.17g, want %.17g (relative difference %.3g > %.3g)", what, got, want,
                  scale > 0 ? diff / scale : diff, rel);
+}
+
+void support_assert_close_floor(double got, double want, double rel, double floor, const char *what)
+{
+    double diff = fabs(got - want), scale = fmax(fabs(got), fabs(want));
+    if (!(diff <= fmax(rel * scale, floor)))
+        fail_msg("%s: got %.17g, want %.17g (difference %.3g > max(%.3g relative, %.3g))", what,
+                 got, want, diff, rel, floor);
+}
+
+void support_expect_fit_error(const char *fit_name, int rc, const char *err,
+                              const struct linear_model *model, int want_rc,
+                              const char *const *fragments)
+{
+    if (rc != want_rc)
+        fail_msg("%s returned %d (%s), want %d; message: %s", fit_name, rc, tb_strerror(rc),
+                 want_rc, err);
+    assert_int_equal(model->nfeatures, 99);
+    assert_null(model->coef);
+    assert_null(model->intercept);
+    assert_null(model->classes);
+    for (const char *const *f = fragments; *f; f++)
+        if (!strstr(err, *f))
+            fail_msg("message \"%s\" lacks \"%s\"", err, *f);
+}
+
+/* The state of the splitmix64 generator. */
+static uint64_t rng_state;
+
+void support_rng_seed(uint64_t seed)
+{
+    rng_state = seed;
+}
+
+double support_rng_uniform(void)
+{
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (double)(z >> 11) / 9007199254740992.0; /* [0, 1) */
+}
+
+double support_rng_normal(void)
+{
+    double u = support_rng_uniform(), v = support_rng_uniform();
+    return sqrt(-2.0 * log(1.0 - u)) * cos(2.0 * M_PI * v);
+}
+
+/* Reads the number at *cursor and moves past it; fails the test, naming file, when there is
+ * none. */
+static double next_number(char **cursor, const char *file)
+{
+    char *end = NULL;
+    double v = strtod(*cursor, &end);
+    if (end == *cursor)
+        fail_msg("%s: a number is missing", file);
+    *cursor = end;
+    return v;
+}
+
+/* Reads count numbers into a new array (at least one element); the caller frees it. */
+static double *read_numbers(char **cursor, size_t count, const char *file)
+{
+    double *v = mem_alloc((count > 0 ? count : 1) * sizeof(double));
+    for (size_t i = 0; i < count; i++)
+        v[i] = next_number(cursor, file);
+    return v;
+}
+
+/* Reads a number that must be a whole count. */
+static size_t next_count(char **cursor, const char *file)
+{
+    double v = next_number(cursor, file);
+    assert_true(v >= 0 && v == floor(v));
+    return (size_t)v;
+}
+
+void support_classifier_reference(const char *model, const struct support_classifier_case *c,
+                                  double max_grad_over_n, struct support_classifier_reference *ref)
+{
+    const char *script = "tests/unit/classifier_reference.py";
+    if (access(script, R_OK) != 0)
+        fail_msg("%s not found: run the tests from the repository root", script);
+    char ai4i[1024];
+    const char *dataset =
+        c->dataset ? c->dataset : support_data_path("ai4i/ai4i2020.csv", ai4i, sizeof(ai4i));
+    char *dir = support_mkdtemp("tributary_classifier");
+    assert_non_null(dir);
+    char l2_text[32], path[1024];
+    snprintf(l2_text, sizeof(l2_text), "%.17g", c->l2);
+    free(support_python(script, model, dataset, dir, l2_text, NULL));
+
+    size_t len = 0;
+    snprintf(path, sizeof(path), "%s/data.txt", dir);
+    char *text = support_read_file(path, &len), *cursor = text;
+    ref->n = next_count(&cursor, path);
+    ref->p = next_count(&cursor, path);
+    ref->x = mem_alloc(ref->n * ref->p * sizeof(double));
+    ref->y = mem_alloc(ref->n * sizeof(double));
+    for (size_t i = 0; i < ref->n; i++) {
+        for (size_t j = 0; j < ref->p; j++)
+            ref->x[i * ref->p + j] = next_number(&cursor, path);
+        ref->y[i] = next_number(&cursor, path);
+    }
+    free(text);
+
+    snprintf(path, sizeof(path), "%s/fit-0.txt", dir);
+    text = support_read_file(path, &len);
+    cursor = text;
+    ref->grad_over_n = next_number(&cursor, path);
+    ref->nclasses = next_count(&cursor, path);
+    ref->classes = read_numbers(&cursor, ref->nclasses, path);
+    ref->noutputs = next_count(&cursor, path);
+    ref->intercept = read_numbers(&cursor, ref->noutputs, path);
+    ref->coef = read_numbers(&cursor, ref->noutputs * ref->p, path);
+    ref->prob = read_numbers(&cursor, ref->n * ref->nclasses, path);
+    free(text);
+    assert_int_equal(support_rmtree(dir), 0);
+    free(dir);
+    /* The reference is only a reference if it sits at the optimum. */
+    if (!(ref->grad_over_n <= max_grad_over_n))
+        fail_msg("scikit-learn stopped with max |gradient| / n = %g", ref->grad_over_n);
+}
+
+void support_classifier_reference_free(struct support_classifier_reference *ref)
+{
+    free(ref->prob);
+    free(ref->coef);
+    free(ref->intercept);
+    free(ref->classes);
+    free(ref->y);
+    free(ref->x);
+}
+
+/* The coefficient support_corrupt_artefact damages: distinct enough to find in the bytes. */
+#define FLIP_COEF 1234.5678
+
+struct artefact *support_make_artefact(const char *name, int32_t version, double coef0)
+{
+    char x1[] = "x1", x2[] = "x2";
+    char *numeric[] = {x1, x2};
+    double fill[] = {NAN, NAN};
+    bool indicator[] = {false, false};
+    double offset[] = {0.0, 0.0}, factor[] = {1.0, 1.0};
+    struct pipeline_spec spec = {.nnumeric = 2,
+                                 .numeric = numeric,
+                                 .impute = PIPELINE_IMPUTE_NONE,
+                                 .fill = fill,
+                                 .indicator = indicator,
+                                 .scale = PIPELINE_SCALE_NONE,
+                                 .nscaled = 2,
+                                 .offset = offset,
+                                 .factor = factor};
+    char err[512] = "";
+    struct pipeline *pipeline = pipeline_new(&spec, err, sizeof err);
+    if (!pipeline)
+        fail_msg("pipeline_new: %s", err);
+    double intercept[] = {0.5}, coef[] = {coef0, -2.25};
+    struct linear_model model = {
+        .kind = LINEAR_RIDGE, .nfeatures = 2, .noutputs = 1, .intercept = intercept, .coef = coef};
+    struct artefact_info info = {.name = name, .version = version, .label = "y"};
+    struct artefact *artefact = artefact_new(&info, pipeline, &model, err, sizeof err);
+    if (!artefact)
+        fail_msg("artefact_new('%s'): %s", name, err);
+    pipeline_destroy(pipeline);
+    return artefact;
+}
+
+unsigned char *support_corrupt_artefact(const char *name, int32_t version, size_t *len)
+{
+    struct artefact *artefact = support_make_artefact(name, version, FLIP_COEF);
+    unsigned char *bytes = NULL;
+    char err[512] = "";
+    assert_int_equal(artefact_encode(artefact, &bytes, len, err, sizeof err), TB_OK);
+    double coef = FLIP_COEF;
+    unsigned char needle[8];
+    memcpy(needle, &coef, sizeof needle);
+    unsigned char *hit = memmem(bytes, *len, needle, sizeof needle);
+    assert_non_null(hit);
+    hit[0] ^= 0x01;
+    artefact_destroy(artefact);
+    return bytes;
+}
+
+struct support_collector *support_collector_new(void)
+{
+    struct support_collector *c = mem_calloc(1, sizeof *c);
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->changed, NULL);
+    return c;
+}
+
+void support_collector_destroy(struct support_collector *c)
+{
+    if (!c)
+        return;
+    pthread_cond_destroy(&c->changed);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+/* Appends e (or notes the overflow) and wakes the waiters. */
+static void collector_add(struct support_collector *c, const struct support_event *e)
+{
+    pthread_mutex_lock(&c->lock);
+    if (c->n < SUPPORT_MAX_EVENTS)
+        c->events[c->n++] = *e;
+    else
+        c->overflow = 1;
+    pthread_cond_broadcast(&c->changed);
+    pthread_mutex_unlock(&c->lock);
+}
+
+size_t support_collector_count(struct support_collector *c)
+{
+    pthread_mutex_lock(&c->lock);
+    size_t n = c->n;
+    pthread_mutex_unlock(&c->lock);
+    return n;
+}
+
+/* Whether the newest event is a report of *(const int32_t *)arg. */
+static bool newest_reports(const struct support_collector *c, const void *arg)
+{
+    int32_t version = *(const int32_t *)arg;
+    return c->n > 0 && !c->events[c->n - 1].refused && c->events[c->n - 1].version == version;
+}
+
+/* Whether the collector holds at least *(const size_t *)arg events. */
+static bool holds_at_least(const struct support_collector *c, const void *arg)
+{
+    return c->n >= *(const size_t *)arg;
+}
+
+/* Waits until done(c, arg), tested under the lock at the start and after every event, or
+ * timeout_ms pass; returns whether done holds, and the number of events in *count. */
+static bool collector_wait(struct support_collector *c, int timeout_ms,
+                           bool (*done)(const struct support_collector *, const void *),
+                           const void *arg, size_t *count)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&c->lock);
+    while (!done(c, arg) && pthread_cond_timedwait(&c->changed, &c->lock, &deadline) != ETIMEDOUT) {
+    }
+    bool ok = done(c, arg);
+    *count = c->n;
+    pthread_mutex_unlock(&c->lock);
+    return ok;
+}
+
+size_t support_collector_wait(struct support_collector *c, size_t n, int timeout_ms)
+{
+    size_t count = 0;
+    (void)collector_wait(c, timeout_ms, holds_at_least, &n, &count);
+    return count;
+}
+
+size_t support_collector_wait_reported(struct support_collector *c, int32_t version, int timeout_ms)
+{
+    size_t count = 0;
+    if (!collector_wait(c, timeout_ms, newest_reports, &version, &count))
+        fail_msg("version %d was not reported within %d ms (%zu events)", (int)version, timeout_ms,
+                 count);
+    return count;
+}
+
+void support_collector_expect_quiet(struct support_collector *c, size_t n, int quiet_ms)
+{
+    usleep((useconds_t)quiet_ms * 1000);
+    size_t got = support_collector_count(c);
+    if (got != n)
+        fail_msg("%zu events, expected exactly %zu", got, n);
+}
+
+void support_on_artefact(struct artefact *artefact, const char *origin, void *opaque)
+{
+    struct support_event e = {.refused = 0, .version = artefact_version(artefact)};
+    snprintf(e.name, sizeof e.name, "%s", artefact_name(artefact));
+    snprintf(e.origin, sizeof e.origin, "%s", origin);
+    artefact_destroy(artefact);
+    collector_add(opaque, &e);
+}
+
+void support_on_refused(int32_t version, const char *origin, const char *reason, void *opaque)
+{
+    struct support_event e = {.refused = 1, .version = version};
+    snprintf(e.origin, sizeof e.origin, "%s", origin);
+    snprintf(e.reason, sizeof e.reason, "%s", reason);
+    collector_add(opaque, &e);
+}
+
+struct model_watch *support_watch_new(const struct model_watch_options *options,
+                                      struct support_collector *c)
+{
+    struct model_watch_options recorded = *options;
+    recorded.on_artefact = support_on_artefact;
+    recorded.on_refused = support_on_refused;
+    recorded.opaque = c;
+    char err[512] = "";
+    struct model_watch *watch = model_watch_new(&recorded, err, sizeof err);
+    if (!watch)
+        fail_msg("model_watch_new: %s", err);
+    return watch;
 }

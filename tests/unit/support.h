@@ -1,8 +1,15 @@
-/* Helpers the cmocka unit tests share: Python references, shared data, temporary files. */
+/* Helpers the cmocka unit and integration tests share: Python references, shared data,
+ * temporary files, random numbers, sample model artefacts and a recorder of model_watch events. */
 #ifndef TRIBUTARY_TESTS_UNIT_SUPPORT_H
 #define TRIBUTARY_TESTS_UNIT_SUPPORT_H
 
+#include "models/artefact.h"
+#include "models/linear.h"
+#include "service/model_watch.h"
+
+#include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* Runs /usr/bin/python3 with the NULL-terminated arguments, given as python3 takes them ("-c",
@@ -29,6 +36,15 @@ const char *support_data_path(const char *relative, char *buf, size_t bufsz);
  * that a setup function can return its own status. */
 char *support_mkdtemp(const char *name);
 
+/* A cmocka setup function: creates a new empty directory $TMPDIR/tributary_PROGRAM-XXXXXX
+ * (/tmp when TMPDIR is not set; PROGRAM is the test program's name) and makes its path, a heap
+ * string, the case's *state. Returns 0, or -1 when it cannot (cmocka then fails the case). */
+int support_setup_temp_dir(void **state);
+
+/* The cmocka teardown function that goes with support_setup_temp_dir: removes the directory and
+ * everything under it and frees *state. Returns 0. */
+int support_teardown_temp_dir(void **state);
+
 /* Removes dir and everything under it, without following links. Returns 0, or -1 (errno set)
  * when something could not be removed. */
 int support_rmtree(const char *dir);
@@ -48,5 +64,130 @@ void *support_read_file(const char *path, size_t *len);
 
 /* Fails the running test, naming what, unless |got - want| <= rel * max(|got|, |want|). */
 void support_assert_close(double got, double want, double rel, const char *what);
+
+/* Fails the running test, naming what, unless |got - want| <= max(rel * max(|got|, |want|),
+ * floor): relative, except that values near zero need only agree to the absolute floor. */
+void support_assert_close_floor(double got, double want, double rel, double floor,
+                                const char *what);
+
+/* Fails the running test unless a fit, named fit_name in messages, failed as expected: it
+ * returned rc == want_rc, left *model (which it was given set to {.nfeatures = 99}) untouched, and
+ * wrote a message err containing every one of the NULL-terminated fragments. */
+void support_expect_fit_error(const char *fit_name, int rc, const char *err,
+                              const struct linear_model *model, int want_rc,
+                              const char *const *fragments);
+
+/* --- random numbers --------------------------------------------------------------------------- */
+
+/* Restarts the generator behind support_rng_uniform and support_rng_normal (splitmix64, one
+ * state for the whole program): the same seed gives the same numbers on every run and machine. */
+void support_rng_seed(uint64_t seed);
+
+/* Returns the next number of the generator, uniform in [0, 1) with 53 random bits. */
+double support_rng_uniform(void);
+
+/* Returns a standard normal number, by Box-Muller from the next two uniform numbers. */
+double support_rng_normal(void);
+
+/* --- scikit-learn references for the classifiers ---------------------------------------------- */
+
+/* One scikit-learn comparison of a classifier: a table entry of its test. */
+struct support_classifier_case {
+    const char *dataset; /* a scikit-learn data set, or NULL for AI4I 2020 */
+    double l2;
+};
+
+/* What tests/unit/classifier_reference.py wrote: the (standardised) data and one fit. */
+struct support_classifier_reference {
+    size_t n, p;
+    double *x, *y;      /* n x p row-major, and n labels */
+    double grad_over_n; /* max |gradient| / n at scikit-learn's solution */
+    size_t nclasses, noutputs;
+    double *classes;   /* nclasses */
+    double *intercept; /* noutputs */
+    double *coef;      /* noutputs x p */
+    double *prob;      /* n x nclasses predicted probabilities */
+};
+
+/* Runs tests/unit/classifier_reference.py (from the repository root) for model ("logistic" or
+ * "softmax") and the data set and l2 of c in a temporary directory, reads the data and the fit
+ * it wrote into *ref and removes the directory. Fails the running test when the script or the
+ * data cannot be found, Python fails, a number is missing, or scikit-learn stopped away from the
+ * optimum: its max |gradient| / n above max_grad_over_n. The caller releases ref with
+ * support_classifier_reference_free. */
+void support_classifier_reference(const char *model, const struct support_classifier_case *c,
+                                  double max_grad_over_n, struct support_classifier_reference *ref);
+
+/* Frees the arrays of a reference that support_classifier_reference filled. */
+void support_classifier_reference_free(struct support_classifier_reference *ref);
+
+/* --- model artefacts and model_watch events --------------------------------------------------- */
+
+/* Returns a new artefact of model name at version (0: none yet) with label "y": a pipeline of 2
+ * numeric inputs x1, x2 without featurizer stages and a ridge model with intercept 0.5 and
+ * coefficients coef0 and -2.25 (coef0 tells artefacts apart). Fails the running test when it
+ * cannot be built. The caller frees it with artefact_destroy. */
+struct artefact *support_make_artefact(const char *name, int32_t version, double coef0);
+
+/* Returns the encoded bytes (*len of them) of version `version` of support_make_artefact(name)
+ * with one byte of a coefficient flipped, which only the checksum can tell; the caller frees
+ * them. Fails the running test when it cannot encode them. */
+unsigned char *support_corrupt_artefact(const char *name, int32_t version, size_t *len);
+
+/* The events a collector keeps, in arrival order. */
+#define SUPPORT_MAX_EVENTS 32
+
+/* One report of a model_watch: a version reported (refused 0, with the artefact's name) or
+ * refused (refused 1, with the reason). */
+struct support_event {
+    int refused;
+    int32_t version;
+    char name[160]; /* the artefact's, when reported */
+    char origin[1024];
+    char reason[1024];
+};
+
+/* Records what a model_watch reports, from its thread. Read n and events under lock, or after
+ * the watch is destroyed; changed is broadcast at every event. */
+struct support_collector {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    struct support_event events[SUPPORT_MAX_EVENTS];
+    size_t n;
+    int overflow; /* 1 when an event arrived with events full (it is dropped) */
+};
+
+/* Returns a new, empty collector (never NULL); free it with support_collector_destroy once no
+ * watch reports to it any more. */
+struct support_collector *support_collector_new(void);
+
+/* Frees the collector; accepts NULL. */
+void support_collector_destroy(struct support_collector *c);
+
+/* Returns how many events the collector holds. */
+size_t support_collector_count(struct support_collector *c);
+
+/* Waits until the collector holds at least n events or timeout_ms pass; returns how many it
+ * holds then. */
+size_t support_collector_wait(struct support_collector *c, size_t n, int timeout_ms);
+
+/* Waits until the newest event is a report (not a refusal) of version, or timeout_ms pass.
+ * Returns the number of events then; fails the running test when the wait timed out. */
+size_t support_collector_wait_reported(struct support_collector *c, int32_t version,
+                                       int timeout_ms);
+
+/* Waits quiet_ms and fails the running test unless the collector still holds exactly n events. */
+void support_collector_expect_quiet(struct support_collector *c, size_t n, int quiet_ms);
+
+/* Starts a model_watch with *options, but with support_on_artefact and support_on_refused as
+ * callbacks recording into c. Returns the watch (destroy it before c); fails the running test
+ * when model_watch_new refuses the options. */
+struct model_watch *support_watch_new(const struct model_watch_options *options,
+                                      struct support_collector *c);
+
+/* model_watch callbacks whose opaque is a collector: each appends one event. on_artefact
+ * destroys the artefact it is given. */
+void support_on_artefact(struct artefact *artefact, const char *origin, void *opaque);
+void support_on_refused(int32_t version, const char *origin, const char *reason, void *opaque);
 
 #endif

@@ -8,52 +8,29 @@
 #include <cmocka.h>
 
 #include "models/artefact.h"
-#include "models/linear.h"
-#include "models/pipeline.h"
 #include "service/error.h"
 #include "service/mem.h"
 #include "service/registry.h"
 #include "tests/unit/support.h"
 
 #include <dirent.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Each case gets its own empty directory as *state. */
 #define NAMED_CASE(name, fn)                                                                       \
     {                                                                                              \
-        name, fn, make_dir, remove_dir, NULL                                                       \
+        name, fn, support_setup_temp_dir, support_teardown_temp_dir, NULL                          \
     }
 
 #define PUBLISHERS           4
 #define PUBLISHES_PER_THREAD 5
 #define CONCURRENT_VERSIONS  (PUBLISHERS * PUBLISHES_PER_THREAD)
-
-/* --- fixtures --------------------------------------------------------------------------------- */
-
-/* Each case gets its own empty directory as *state. */
-static int make_dir(void **state)
-{
-    char *dir = support_mkdtemp("tributary_registry");
-    if (!dir)
-        return -1;
-    *state = dir;
-    return 0;
-}
-
-static int remove_dir(void **state)
-{
-    char *dir = *state;
-    (void)support_rmtree(dir);
-    free(dir);
-    return 0;
-}
 
 /* Returns "<case dir>/<relative>"; the caller frees it. */
 static char *path_in(void **state, const char *relative)
@@ -61,39 +38,6 @@ static char *path_in(void **state, const char *relative)
     char *path = mem_alloc(1024);
     snprintf(path, 1024, "%s/%s", (const char *)*state, relative);
     return path;
-}
-
-/* A fitted model of 2 numeric inputs, no featurizer stages and a ridge model; coef0 tells
- * artefacts apart. */
-static struct artefact *make_artefact(const char *name, double coef0)
-{
-    char x1[] = "x1", x2[] = "x2";
-    char *numeric[] = {x1, x2};
-    double fill[] = {NAN, NAN};
-    bool indicator[] = {false, false};
-    double offset[] = {0.0, 0.0}, factor[] = {1.0, 1.0};
-    struct pipeline_spec spec = {.nnumeric = 2,
-                                 .numeric = numeric,
-                                 .impute = PIPELINE_IMPUTE_NONE,
-                                 .fill = fill,
-                                 .indicator = indicator,
-                                 .scale = PIPELINE_SCALE_NONE,
-                                 .nscaled = 2,
-                                 .offset = offset,
-                                 .factor = factor};
-    char err[512] = "";
-    struct pipeline *pipeline = pipeline_new(&spec, err, sizeof err);
-    if (!pipeline)
-        fail_msg("pipeline_new: %s", err);
-    double intercept[] = {0.5}, coef[] = {coef0, -2.25};
-    struct linear_model model = {
-        .kind = LINEAR_RIDGE, .nfeatures = 2, .noutputs = 1, .intercept = intercept, .coef = coef};
-    struct artefact_info info = {.name = name, .label = "y"};
-    struct artefact *artefact = artefact_new(&info, pipeline, &model, err, sizeof err);
-    if (!artefact)
-        fail_msg("artefact_new('%s'): %s", name, err);
-    pipeline_destroy(pipeline);
-    return artefact;
 }
 
 static int32_t publish_or_fail(const char *dir, struct artefact *artefact)
@@ -151,7 +95,7 @@ static void test_publish_numbers_from_one(void **state)
 {
     /* The registry directory does not exist yet: publish makes it, and its parent. */
     char *dir = path_in(state, "parent/registry");
-    struct artefact *artefact = make_artefact("rul", 1.5);
+    struct artefact *artefact = support_make_artefact("rul", 0, 1.5);
     for (int32_t want = 1; want <= 3; want++) {
         assert_int_equal(publish_or_fail(dir, artefact), want);
         assert_int_equal(artefact_version(artefact), want);
@@ -191,8 +135,8 @@ static void test_publish_numbers_from_one(void **state)
 static void test_models_are_numbered_separately(void **state)
 {
     char *dir = path_in(state, "registry");
-    struct artefact *a = make_artefact("alpha", 1.0);
-    struct artefact *b = make_artefact("beta", 2.0);
+    struct artefact *a = support_make_artefact("alpha", 0, 1.0);
+    struct artefact *b = support_make_artefact("beta", 0, 2.0);
     assert_int_equal(publish_or_fail(dir, a), 1);
     assert_int_equal(publish_or_fail(dir, a), 2);
     assert_int_equal(publish_or_fail(dir, b), 1);
@@ -220,7 +164,7 @@ static void *publisher_run(void *arg)
 {
     struct publisher *p = arg;
     /* An artefact per thread: setting the version is not thread-safe. */
-    struct artefact *artefact = make_artefact("shared", 100.0 + p->index);
+    struct artefact *artefact = support_make_artefact("shared", 0, 100.0 + p->index);
     for (int i = 0; i < PUBLISHES_PER_THREAD && p->rc == TB_OK; i++)
         p->rc = registry_publish(p->dir, artefact, &p->versions[i], p->err, sizeof p->err);
     artefact_destroy(artefact);
@@ -356,7 +300,7 @@ static void test_junk_and_temporaries_ignored(void **state)
     assert_int_equal(registry_latest(dir, "m", &latest, NULL, 0, err, sizeof err), TB_NOTFOUND);
     assert_int_equal(latest, -1);
 
-    struct artefact *artefact = make_artefact("m", 3.0);
+    struct artefact *artefact = support_make_artefact("m", 0, 3.0);
     assert_int_equal(publish_or_fail(dir, artefact), 1);
     assert_int_equal(publish_or_fail(dir, artefact), 2);
     /* The largest version a file name can carry still counts; a later one does not fit. */
@@ -440,7 +384,7 @@ static void test_bad_names_refused(void **state)
     char *dir = path_in(state, "registry");
     static const char *const names[] = {".hidden", "a/b", "../escape", "a b"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        struct artefact *artefact = make_artefact(names[i], 1.0);
+        struct artefact *artefact = support_make_artefact(names[i], 0, 1.0);
         artefact_set_version(artefact, 7);
         char err[512] = "";
         int32_t version = -1;
@@ -501,7 +445,7 @@ static void test_latest_of_missing_or_empty(void **state)
 static void test_latest_path_too_small(void **state)
 {
     char *dir = path_in(state, "registry");
-    struct artefact *artefact = make_artefact("rul", 1.0);
+    struct artefact *artefact = support_make_artefact("rul", 0, 1.0);
     assert_int_equal(publish_or_fail(dir, artefact), 1);
     char err[512] = "", path[8];
     assert_int_equal(registry_latest(dir, "rul", NULL, path, sizeof path, err, sizeof err),
@@ -516,7 +460,7 @@ static void test_publish_where_a_file_is_in_the_way(void **state)
     /* The registry path is a regular file: nothing can be created under it. */
     char *dir = path_in(state, "registry");
     support_write_file(dir, "not a directory", 15);
-    struct artefact *artefact = make_artefact("rul", 1.0);
+    struct artefact *artefact = support_make_artefact("rul", 0, 1.0);
     artefact_set_version(artefact, 4);
     char err[512] = "";
     int32_t version = -1;

@@ -26,29 +26,6 @@
 
 /* --- helpers ---------------------------------------------------------------------------------- */
 
-/* splitmix64: a small deterministic generator, so every run sees the same data. */
-static uint64_t rng_state;
-
-static void rng_seed(uint64_t seed)
-{
-    rng_state = seed;
-}
-
-static double rng_uniform(void)
-{
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return (double)(z >> 11) / 9007199254740992.0; /* [0, 1) */
-}
-
-static double rng_normal(void)
-{
-    double u = rng_uniform(), v = rng_uniform();
-    return sqrt(-2.0 * log(1.0 - u)) * cos(2.0 * M_PI * v);
-}
-
 static struct linear_model fit_or_fail(const struct ridge_stats *stats, double alpha)
 {
     struct linear_model model = {0};
@@ -130,10 +107,10 @@ static void test_one_feature_closed_form(void **state)
     double alpha = *(const double *)*state;
     enum { N = 50 };
     double x[N], y[N];
-    rng_seed(11);
+    support_rng_seed(11);
     for (size_t i = 0; i < N; i++) {
-        x[i] = 40.0 + 3.0 * rng_normal();
-        y[i] = 5.0 - 0.7 * x[i] + rng_normal();
+        x[i] = 40.0 + 3.0 * support_rng_normal();
+        y[i] = 5.0 - 0.7 * x[i] + support_rng_normal();
     }
     /* w = Sxy / (Sxx + alpha), b = ybar - w xbar, from plain sums. */
     double xbar = 0, ybar = 0;
@@ -204,11 +181,11 @@ static void test_alpha_zero_exactly_linear(void **state)
     enum { N = 200, P = 3 };
     const double want[P] = {0.5, -3.0, 7.0}, want_intercept = 2.0;
     double x[N * P], y[N];
-    rng_seed(3);
+    support_rng_seed(3);
     for (size_t i = 0; i < N; i++) {
         y[i] = want_intercept;
         for (size_t j = 0; j < P; j++) {
-            x[i * P + j] = 10.0 * rng_normal() + (double)j;
+            x[i * P + j] = 10.0 * support_rng_normal() + (double)j;
             y[i] += want[j] * x[i * P + j];
         }
     }
@@ -228,11 +205,11 @@ static void make_offset_data(double *x, double *y, size_t n, size_t p, uint64_t 
     const double offset[] = {100.0, -50.0, 1000.0, 0.0, 8000.0};
     const double spread[] = {1.0, 10.0, 0.5, 2.0, 30.0};
     const double w[] = {1.5, -0.25, 4.0, 2.0, 0.05};
-    rng_seed(seed);
+    support_rng_seed(seed);
     for (size_t i = 0; i < n; i++) {
-        y[i] = 3.0 + 0.1 * rng_normal();
+        y[i] = 3.0 + 0.1 * support_rng_normal();
         for (size_t j = 0; j < p; j++) {
-            x[i * p + j] = offset[j] + spread[j] * rng_normal();
+            x[i * p + j] = offset[j] + spread[j] * support_rng_normal();
             y[i] += w[j] * x[i * p + j];
         }
     }
@@ -523,16 +500,16 @@ static void test_sklearn_badly_scaled(void **state)
     (void)state;
     enum { N = 1500, P = 5 };
     double *x = mem_alloc(N * P * sizeof(double)), *y = mem_alloc(N * sizeof(double));
-    rng_seed(2024);
+    support_rng_seed(2024);
     for (size_t i = 0; i < N; i++) {
         double *r = x + i * P;
-        r[0] = 8000.0 + 5.0 * rng_normal();      /* large offset, small spread */
-        r[1] = 1e-3 * rng_normal();              /* tiny scale */
-        r[2] = 1e6 + 100.0 * rng_normal();       /* huge offset */
-        r[3] = 0.5 + rng_uniform();              /* unit scale */
-        r[4] = r[0] * 0.01 + 0.1 * rng_normal(); /* correlated with column 0 */
-        y[i] =
-            1e4 + 3.0 * r[0] - 2000.0 * r[1] + 0.01 * r[2] + 7.0 * r[3] - 4.0 * r[4] + rng_normal();
+        r[0] = 8000.0 + 5.0 * support_rng_normal();      /* large offset, small spread */
+        r[1] = 1e-3 * support_rng_normal();              /* tiny scale */
+        r[2] = 1e6 + 100.0 * support_rng_normal();       /* huge offset */
+        r[3] = 0.5 + support_rng_uniform();              /* unit scale */
+        r[4] = r[0] * 0.01 + 0.1 * support_rng_normal(); /* correlated with column 0 */
+        y[i] = 1e4 + 3.0 * r[0] - 2000.0 * r[1] + 0.01 * r[2] + 7.0 * r[3] - 4.0 * r[4] +
+               support_rng_normal();
     }
     compare_with_sklearn(x, y, N, P, 0.1);
     compare_with_sklearn(x, y, N, P, 25.0);

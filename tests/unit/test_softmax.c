@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define NAMED_CASE(name, fn, state)                                                                \
     {                                                                                              \
@@ -27,39 +26,6 @@
     }
 
 /* --- helpers ---------------------------------------------------------------------------------- */
-
-/* splitmix64: a small deterministic generator, so every run sees the same data. */
-static uint64_t rng_state;
-
-static void rng_seed(uint64_t seed)
-{
-    rng_state = seed;
-}
-
-static double rng_uniform(void)
-{
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return (double)(z >> 11) / 9007199254740992.0; /* [0, 1) */
-}
-
-static double rng_normal(void)
-{
-    double u = rng_uniform(), v = rng_uniform();
-    return sqrt(-2.0 * log(1.0 - u)) * cos(2.0 * M_PI * v);
-}
-
-/* Fails unless |got - want| <= max(rel * max(|got|, |want|), floor): relative, except that
- * values near zero need only agree to the absolute floor. */
-static void assert_close_floor(double got, double want, double rel, double floor, const char *what)
-{
-    double diff = fabs(got - want), scale = fmax(fabs(got), fabs(want));
-    if (!(diff <= fmax(rel * scale, floor)))
-        fail_msg("%s: got %.17g, want %.17g (difference %.3g > max(%.3g relative, %.3g))", what,
-                 got, want, diff, rel, floor);
-}
 
 static struct linear_model fit_or_fail(const double *x, const double *y, size_t n, size_t p,
                                        double l2, int *iterations)
@@ -92,111 +58,15 @@ static double max_abs_of(const double *v, size_t n)
 
 /* --- scikit-learn ----------------------------------------------------------------------------- */
 
-/* What tests/unit/classifier_reference.py wrote: the (standardised) data and one fit. */
-struct reference {
-    size_t n, p;
-    double *x, *y;
-    double grad_over_n; /* max |gradient| / n at scikit-learn's solution */
-    size_t nclasses, noutputs;
-    double *classes, *intercept, *coef, *prob;
-};
-
-static double next_number(char **cursor, const char *file)
-{
-    char *end = NULL;
-    double v = strtod(*cursor, &end);
-    if (end == *cursor)
-        fail_msg("%s: a number is missing", file);
-    *cursor = end;
-    return v;
-}
-
-static double *read_numbers(char **cursor, size_t count, const char *file)
-{
-    double *v = mem_alloc((count > 0 ? count : 1) * sizeof(double));
-    for (size_t i = 0; i < count; i++)
-        v[i] = next_number(cursor, file);
-    return v;
-}
-
-static size_t next_count(char **cursor, const char *file)
-{
-    double v = next_number(cursor, file);
-    assert_true(v >= 0 && v == floor(v));
-    return (size_t)v;
-}
-
-/* Runs the reference script for one model, dataset and l2 and reads what it wrote. */
-static void run_reference(const char *model, const char *dataset, double l2, struct reference *ref)
-{
-    const char *script = "tests/unit/classifier_reference.py";
-    if (access(script, R_OK) != 0)
-        fail_msg("%s not found: run the tests from the repository root", script);
-    char *dir = support_mkdtemp("tributary_classifier");
-    assert_non_null(dir);
-    char l2_text[32], path[1024];
-    snprintf(l2_text, sizeof(l2_text), "%.17g", l2);
-    free(support_python(script, model, dataset, dir, l2_text, NULL));
-
-    size_t len = 0;
-    snprintf(path, sizeof(path), "%s/data.txt", dir);
-    char *text = support_read_file(path, &len), *cursor = text;
-    ref->n = next_count(&cursor, path);
-    ref->p = next_count(&cursor, path);
-    ref->x = mem_alloc(ref->n * ref->p * sizeof(double));
-    ref->y = mem_alloc(ref->n * sizeof(double));
-    for (size_t i = 0; i < ref->n; i++) {
-        for (size_t j = 0; j < ref->p; j++)
-            ref->x[i * ref->p + j] = next_number(&cursor, path);
-        ref->y[i] = next_number(&cursor, path);
-    }
-    free(text);
-
-    snprintf(path, sizeof(path), "%s/fit-0.txt", dir);
-    text = support_read_file(path, &len);
-    cursor = text;
-    ref->grad_over_n = next_number(&cursor, path);
-    ref->nclasses = next_count(&cursor, path);
-    ref->classes = read_numbers(&cursor, ref->nclasses, path);
-    ref->noutputs = next_count(&cursor, path);
-    ref->intercept = read_numbers(&cursor, ref->noutputs, path);
-    ref->coef = read_numbers(&cursor, ref->noutputs * ref->p, path);
-    ref->prob = read_numbers(&cursor, ref->n * ref->nclasses, path);
-    free(text);
-    assert_int_equal(support_rmtree(dir), 0);
-    free(dir);
-}
-
-static void free_reference(struct reference *ref)
-{
-    free(ref->prob);
-    free(ref->coef);
-    free(ref->intercept);
-    free(ref->classes);
-    free(ref->y);
-    free(ref->x);
-}
-
-struct sklearn_case {
-    const char *dataset; /* a scikit-learn data set, or NULL for AI4I 2020 */
-    double l2;
-};
-
 /* Fits the reference data with softmax_fit and compares with scikit-learn: intercepts and
  * coefficients to 1e-6 relative (absolute 1e-9 for a value near zero), the predicted
  * probabilities to 1e-6 relative (absolute 1e-12 for a probability near zero). Both sets of
  * intercepts, and both coefficient columns, sum to zero (the convention in softmax.h). */
 static void test_sklearn(void **state)
 {
-    const struct sklearn_case *c = *state;
-    char ai4i[1024];
-    const char *dataset =
-        c->dataset ? c->dataset : support_data_path("ai4i/ai4i2020.csv", ai4i, sizeof(ai4i));
-    struct reference ref;
-    run_reference("softmax", dataset, c->l2, &ref);
-    /* The reference is only a reference if it sits at the optimum. */
-    if (!(ref.grad_over_n <= 1e-12))
-        fail_msg("scikit-learn stopped with max |gradient| / n = %g", ref.grad_over_n);
+    const struct support_classifier_case *c = *state;
+    struct support_classifier_reference ref;
+    support_classifier_reference("softmax", c, 1e-12, &ref);
     size_t k = ref.nclasses, p = ref.p;
     assert_true(k >= 3);
     assert_int_equal(ref.noutputs, k);
@@ -221,10 +91,11 @@ static void test_sklearn(void **state)
     for (size_t c2 = 0; c2 < k; c2++) {
         char what[64];
         snprintf(what, sizeof(what), "intercept %zu", c2);
-        assert_close_floor(model.intercept[c2], ref.intercept[c2], 1e-6, 1e-9, what);
+        support_assert_close_floor(model.intercept[c2], ref.intercept[c2], 1e-6, 1e-9, what);
         for (size_t j = 0; j < p; j++) {
             snprintf(what, sizeof(what), "coefficient %zu of class %zu", j, c2);
-            assert_close_floor(model.coef[c2 * p + j], ref.coef[c2 * p + j], 1e-6, 1e-9, what);
+            support_assert_close_floor(model.coef[c2 * p + j], ref.coef[c2 * p + j], 1e-6, 1e-9,
+                                       what);
         }
     }
     double *prob = mem_alloc(ref.n * k * sizeof(double));
@@ -232,11 +103,11 @@ static void test_sklearn(void **state)
     for (size_t i = 0; i < ref.n * k; i++) {
         char what[64];
         snprintf(what, sizeof(what), "row %zu: P(class %zu)", i / k, i % k);
-        assert_close_floor(prob[i], ref.prob[i], 1e-6, 1e-12, what);
+        support_assert_close_floor(prob[i], ref.prob[i], 1e-6, 1e-12, what);
     }
     free(prob);
     linear_model_free(&model);
-    free_reference(&ref);
+    support_classifier_reference_free(&ref);
 }
 
 /* --- closed forms ----------------------------------------------------------------------------- */
@@ -313,14 +184,14 @@ static void test_two_classes_match_logistic(void **state)
      * b = b_1 - b_0. */
     enum { N = 3000, P = 4 };
     double *x = mem_alloc(N * P * sizeof(double)), y[N];
-    rng_seed(31);
+    support_rng_seed(31);
     for (size_t i = 0; i < N; i++) {
         double score = -0.4;
         for (size_t j = 0; j < P; j++) {
-            x[i * P + j] = rng_normal() + (double)j;
+            x[i * P + j] = support_rng_normal() + (double)j;
             score += (j % 2 ? -0.7 : 0.9) * x[i * P + j];
         }
-        y[i] = rng_uniform() < 1.0 / (1.0 + exp(-score)) ? 1.0 : -1.0;
+        y[i] = support_rng_uniform() < 1.0 / (1.0 + exp(-score)) ? 1.0 : -1.0;
     }
     const double l2 = 3.0;
     struct linear_model soft = fit_or_fail(x, y, N, P, l2, NULL), logit = {0};
@@ -432,11 +303,11 @@ static void test_model_copy_is_deep(void **state)
     (void)state;
     enum { N = 90, P = 2, K = 3 };
     double x[N * P], y[N];
-    rng_seed(12);
+    support_rng_seed(12);
     for (size_t i = 0; i < N; i++) {
         y[i] = (double)(i % K);
-        x[i * P] = rng_normal() + y[i];
-        x[i * P + 1] = rng_normal() - y[i];
+        x[i * P] = support_rng_normal() + y[i];
+        x[i * P + 1] = support_rng_normal() - y[i];
     }
     struct linear_model model = fit_or_fail(x, y, N, P, 1.0, NULL), copy;
     linear_model_copy(&copy, &model);
@@ -474,16 +345,7 @@ static void expect_fit_error(const double *x, const double *y, size_t n, size_t 
     struct linear_model model = {.nfeatures = 99};
     char err[256] = "";
     int rc = softmax_fit(x, y, n, p, options, &model, NULL, err, sizeof(err));
-    if (rc != want_rc)
-        fail_msg("softmax_fit returned %d (%s), want %d; message: %s", rc, tb_strerror(rc), want_rc,
-                 err);
-    assert_int_equal(model.nfeatures, 99);
-    assert_null(model.coef);
-    assert_null(model.intercept);
-    assert_null(model.classes);
-    for (const char *const *f = fragments; *f; f++)
-        if (!strstr(err, *f))
-            fail_msg("message \"%s\" lacks \"%s\"", err, *f);
+    support_expect_fit_error("softmax_fit", rc, err, &model, want_rc, fragments);
 }
 
 enum { ERR_N = 60 };
@@ -491,11 +353,11 @@ enum { ERR_N = 60 };
 /* Three overlapping classes 0, 1, 2 in two features. */
 static void make_noisy_data(double *x, double *y)
 {
-    rng_seed(99);
+    support_rng_seed(99);
     for (size_t i = 0; i < ERR_N; i++) {
         y[i] = (double)(i % 3);
-        x[i * 2] = rng_normal() + 0.5 * y[i];
-        x[i * 2 + 1] = rng_normal();
+        x[i * 2] = support_rng_normal() + 0.5 * y[i];
+        x[i * 2 + 1] = support_rng_normal();
     }
 }
 
@@ -551,11 +413,11 @@ static void test_error_separable_without_l2(void **state)
     /* Three clusters far apart on a line. */
     enum { N = 90 };
     double x[N * 2], y[N];
-    rng_seed(4);
+    support_rng_seed(4);
     for (size_t i = 0; i < N; i++) {
         y[i] = (double)(i % 3);
-        x[i * 2] = 10.0 * y[i] + rng_normal();
-        x[i * 2 + 1] = rng_normal();
+        x[i * 2] = 10.0 * y[i] + support_rng_normal();
+        x[i * 2 + 1] = support_rng_normal();
     }
     const struct softmax_options o = {0.0, 1e-10, 1000};
     expect_fit_error(x, y, N, 2, &o, TB_NUMERIC,
@@ -597,10 +459,10 @@ static void test_error_no_convergence(void **state)
 
 int main(void)
 {
-    static const struct sklearn_case wine_1 = {"wine", 1.0};
-    static const struct sklearn_case wine_01 = {"wine", 0.1};
-    static const struct sklearn_case ai4i_1 = {NULL, 1.0};
-    static const struct sklearn_case ai4i_01 = {NULL, 0.1};
+    static const struct support_classifier_case wine_1 = {"wine", 1.0};
+    static const struct support_classifier_case wine_01 = {"wine", 0.1};
+    static const struct support_classifier_case ai4i_1 = {NULL, 1.0};
+    static const struct support_classifier_case ai4i_01 = {NULL, 0.1};
     const struct CMUnitTest tests[] = {
         NAMED_CASE("sklearn: wine standardised, l2 1", test_sklearn, (void *)&wine_1),
         NAMED_CASE("sklearn: wine standardised, l2 0.1", test_sklearn, (void *)&wine_01),
