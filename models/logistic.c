@@ -16,6 +16,16 @@
  * the rows to LOGISTIC_BLOCK_ROWS * nfeatures doubles and keeps BLAS dimensions within int. */
 #define LOGISTIC_BLOCK_ROWS 4096
 
+/* On large problems the first Newton steps, far from the optimum, take their Hessian from every
+ * LOGISTIC_HESSIAN_STRIDE-th block of rows (the gradient always comes from all of them): a
+ * direction that is still a descent direction, for a sixteenth of the dominant cost (at least
+ * four blocks are sampled). Once the
+ * gradient's max-norm is below LOGISTIC_EXACT_BELOW x rows, or a step is refused, the Hessian is
+ * exact again, so the last steps converge quadratically to the exact optimum. */
+#define LOGISTIC_HESSIAN_STRIDE   16
+#define LOGISTIC_SAMPLED_MIN_ROWS (4 * LOGISTIC_HESSIAN_STRIDE * LOGISTIC_BLOCK_ROWS)
+#define LOGISTIC_EXACT_BELOW      1e-4
+
 /* Armijo constant of the line search and the number of step halvings it tries. */
 #define LOGISTIC_ARMIJO       1e-4
 #define LOGISTIC_MAX_HALVINGS 60
@@ -116,20 +126,23 @@ static size_t logistic_count_distinct(const double *y, size_t n)
     return count;
 }
 
-/* At s->theta: sets eta, the gradient and, when with_hessian, the Hessian of the penalised
- * objective (upper triangle). Returns whether every row is on its own class's side of the
+/* At s->theta: sets eta, the gradient and, when stride > 0, the Hessian of the penalised
+ * objective (upper triangle), from every stride-th block of rows scaled up to all of them
+ * (stride 1: the exact Hessian). Returns whether every row is on its own class's side of the
  * boundary, which with l2 = 0 means the optimum is at infinity. */
-static bool logistic_newton_system(struct logistic_fit_state *s, bool with_hessian)
+static bool logistic_newton_system(struct logistic_fit_state *s, size_t stride)
 {
     size_t n = s->n, p = s->p, q = s->q;
     const double *v = s->theta + 1;
     bool separated = true;
     double grad_c = 0.0, hess_cc = 0.0;
+    size_t sampled = 0;
 
     memset(s->grad, 0, q * sizeof(double));
     memset(s->hess, 0, q * q * sizeof(double));
-    for (size_t start = 0; start < n; start += LOGISTIC_BLOCK_ROWS) {
+    for (size_t start = 0, block = 0; start < n; start += LOGISTIC_BLOCK_ROWS, block++) {
         size_t m = n - start < LOGISTIC_BLOCK_ROWS ? n - start : LOGISTIC_BLOCK_ROWS;
+        bool in_hessian = stride > 0 && block % stride == 0;
         double *eta = s->eta + start;
         standardize_rows(s->scales, start, m, s->z);
         for (size_t i = 0; i < m; i++)
@@ -144,12 +157,13 @@ static bool logistic_newton_system(struct logistic_fit_state *s, bool with_hessi
             s->curv[i] = prob * other;
             separated = separated && (positive ? eta[i] > 0.0 : eta[i] < 0.0);
             grad_c += s->resid[i];
-            hess_cc += s->curv[i];
+            hess_cc += in_hessian ? s->curv[i] : 0.0;
         }
         cblas_dgemv(CblasRowMajor, CblasTrans, (int)m, (int)p, 1.0, s->z, (int)p, s->resid, 1, 1.0,
                     s->grad + 1, 1);
-        if (!with_hessian)
+        if (!in_hessian)
             continue;
+        sampled += m;
         cblas_dgemv(CblasRowMajor, CblasTrans, (int)m, (int)p, 1.0, s->z, (int)p, s->curv, 1, 1.0,
                     s->hess + 1, 1);
         /* Z' D Z as (D^1/2 Z)' (D^1/2 Z), one dsyrk per block. */
@@ -163,6 +177,12 @@ static bool logistic_newton_system(struct logistic_fit_state *s, bool with_hessi
     }
     s->grad[0] = grad_c;
     s->hess[0] = hess_cc;
+    if (sampled > 0 && sampled < n) {
+        double scale = (double)n / (double)sampled;
+        for (size_t i = 0; i < q; i++)
+            for (size_t j = i; j < q; j++)
+                s->hess[i * q + j] *= scale;
+    }
     /* The penalty (l2/2) sum_j w_j^2 = (l2/2) sum_j (v_j / std_j)^2. A constant feature gets a
      * unit diagonal instead: its row of the Hessian and its gradient are 0, so its step is 0. */
     for (size_t j = 0; j < p; j++) {
@@ -256,7 +276,7 @@ static void logistic_polish(struct logistic_fit_state *s, double gmax)
         return;
     memcpy(s->saved, s->theta, s->q * sizeof(double));
     cblas_daxpy((int)s->q, 1.0, s->dir, 1, s->theta, 1);
-    (void)logistic_newton_system(s, false);
+    (void)logistic_newton_system(s, 0);
     if (!(standardize_max_abs(s->grad, s->q) < gmax))
         memcpy(s->theta, s->saved, s->q * sizeof(double));
 }
@@ -269,10 +289,13 @@ static void logistic_polish(struct logistic_fit_state *s, double gmax)
 static int logistic_newton(struct logistic_fit_state *s, const struct standardize_fit *fit,
                            int *steps, char *err, size_t errsz)
 {
-    bool separated = logistic_newton_system(s, true), converged = false;
+    size_t stride = s->n >= LOGISTIC_SAMPLED_MIN_ROWS ? LOGISTIC_HESSIAN_STRIDE : 1;
+    bool separated = logistic_newton_system(s, stride), converged = false;
     double gmax = 0.0;
     for (*steps = 0;; ++*steps) {
         gmax = standardize_max_abs(s->grad, s->q);
+        if (gmax <= LOGISTIC_EXACT_BELOW * (double)s->n)
+            stride = 1;
         int rc =
             standardize_check_gradient(fit, s->n, gmax, separated, *steps, &converged, err, errsz);
         if (rc != TB_OK)
@@ -294,9 +317,10 @@ static int logistic_newton(struct logistic_fit_state *s, const struct standardiz
         s->prev = s->eta;
         s->eta = swap;
         cblas_daxpy((int)s->q, 1.0, s->dir, 1, s->theta, 1);
-        separated = logistic_newton_system(s, true);
+        separated = logistic_newton_system(s, stride);
         if (logistic_objective_change(s, 1.0) <= LOGISTIC_ARMIJO * slope)
             continue;
+        stride = 1;
 
         /* Refused: halve it, scoring each try from prev and eta. */
         double step = 0.5;
@@ -308,7 +332,7 @@ static int logistic_newton(struct logistic_fit_state *s, const struct standardiz
             break;
         memcpy(s->theta, s->saved, s->q * sizeof(double));
         cblas_daxpy((int)s->q, step, s->dir, 1, s->theta, 1);
-        separated = logistic_newton_system(s, true);
+        separated = logistic_newton_system(s, stride);
     }
     /* No descent direction, or no step along it that descends: rounding has the last word. */
     return tb_fail(err, errsz, TB_NUMERIC,

@@ -167,6 +167,47 @@ static void test_l2_shrinks_towards_zero(void **state)
     }
 }
 
+/* A problem large enough that the first Newton steps sample the Hessian (models/logistic.c):
+ * the fit must still land on the exact optimum, where the gradient of the objective, computed
+ * here from its definition, vanishes. */
+static void test_large_problem_reaches_the_optimum(void **state)
+{
+    (void)state;
+    enum { N = 400000, P = 6 };
+    double *x = mem_alloc((size_t)N * P * sizeof *x), *y = mem_alloc(N * sizeof *y);
+    support_rng_seed(11);
+    for (size_t i = 0; i < N; i++) {
+        double score = -0.5;
+        for (size_t j = 0; j < P; j++) {
+            x[i * P + j] = 3.0 * support_rng_normal() + (double)j;
+            score += (j % 2 ? 0.4 : -0.3) * x[i * P + j];
+        }
+        y[i] = support_rng_uniform() < sigmoid(score);
+    }
+    const double l2 = 2.0;
+    struct linear_model model = fit_or_fail(x, y, N, P, l2, NULL);
+    double grad[P + 1] = {0}, scale = 0.0;
+    for (size_t i = 0; i < N; i++) {
+        double score = model.intercept[0];
+        for (size_t j = 0; j < P; j++)
+            score += model.coef[j] * x[i * P + j];
+        double residual = sigmoid(score) - y[i];
+        grad[P] += residual;
+        for (size_t j = 0; j < P; j++)
+            grad[j] += residual * x[i * P + j];
+        scale += fabs(residual);
+    }
+    for (size_t j = 0; j < P; j++)
+        grad[j] += l2 * model.coef[j];
+    for (size_t j = 0; j <= P; j++)
+        if (fabs(grad[j]) > 1e-8 * scale)
+            fail_msg("gradient component %zu is %g at the fit (sum |residual| %g)", j, grad[j],
+                     scale);
+    linear_model_free(&model);
+    free(y);
+    free(x);
+}
+
 /* --- prediction (models/linear) --------------------------------------------------------------- */
 
 static void test_predict_zero_coef_gives_prior(void **state)
@@ -501,6 +542,8 @@ int main(void)
         NAMED_CASE("uninformative feature: w = 0, b = log(n1/n0), 0 steps",
                    test_uninformative_feature_gives_prior, NULL),
         NAMED_CASE("larger l2 gives smaller coefficients", test_l2_shrinks_towards_zero, NULL),
+        NAMED_CASE("a large problem, Hessian sampled at first, reaches the exact optimum",
+                   test_large_problem_reaches_the_optimum, NULL),
         NAMED_CASE("predict: coef 0 gives sigmoid(intercept)", test_predict_zero_coef_gives_prior,
                    NULL),
         NAMED_CASE("predict: [1 - p, p] by hand, extreme scores", test_predict_logistic_by_hand,
