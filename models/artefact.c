@@ -26,7 +26,12 @@
 
 /* Refuse files larger than this before reading them into memory: real models, even with
  * thousands of features and classes, take a few megabytes at most. */
-#define ARTEFACT_MAX_FILE_BYTES (256L * 1024 * 1024)
+#define ARTEFACT_MAX_FILE_BYTES (64L * 1024 * 1024)
+
+/* Refuse records with more array and map items than this in all, before Avro C decodes them:
+ * its generic values take about a hundred bytes per item, whatever the item's own size. A model
+ * of 1000 classes over 4000 features is within it. */
+#define ARTEFACT_MAX_ITEMS (1L << 22)
 
 #define ARTEFACT_SYNC_BYTES 16
 
@@ -137,6 +142,13 @@ static void artefact_avro_close(struct artefact_avro *av)
     *av = (struct artefact_avro){0};
 }
 
+/* Appends a parameter whose name is not there yet. */
+static void artefact_params_append(struct artefact_params *params, const char *name, double value)
+{
+    mem_grow((void **)&params->items, &params->cap, params->count + 1, sizeof(*params->items));
+    params->items[params->count++] = (struct artefact_param){mem_strdup(name), value};
+}
+
 static void artefact_params_set(struct artefact_params *params, const char *name, double value)
 {
     for (size_t i = 0; i < params->count; i++) {
@@ -145,8 +157,7 @@ static void artefact_params_set(struct artefact_params *params, const char *name
             return;
         }
     }
-    mem_grow((void **)&params->items, &params->cap, params->count + 1, sizeof(*params->items));
-    params->items[params->count++] = (struct artefact_param){mem_strdup(name), value};
+    artefact_params_append(params, name, value);
 }
 
 static void artefact_params_release(struct artefact_params *params)
@@ -614,6 +625,7 @@ cleanup:
 /* A bounded cursor over the file's bytes, for checking the container framing. */
 struct artefact_cursor {
     const unsigned char *p, *end;
+    size_t items; /* array and map items met so far */
 };
 
 /* Reads one zig-zag varint long; false when the bytes run out or it is longer than 10 bytes. */
@@ -661,7 +673,7 @@ static int artefact_check_container(const char *path, const unsigned char *buf, 
 {
     const char **schema_json = &out->schema_json;
     size_t *schema_len = &out->schema_len;
-    struct artefact_cursor c = {buf, buf + size};
+    struct artefact_cursor c = {.p = buf, .end = buf + size};
     if (size < 4 || memcmp(buf, "Obj\x01", 4) != 0)
         return tb_fail(err, errsz, TB_ARTEFACT, "%s: not an Avro container (no Obj\\x01 magic)",
                        path);
@@ -839,6 +851,9 @@ static bool artefact_skip_blocks(struct artefact_cursor *c, enum artefact_wire w
         /* Every item takes at least one byte, so a count beyond the bytes left is corrupt. */
         if (count > c->end - c->p)
             return false;
+        c->items += (size_t)count;
+        if (c->items > ARTEFACT_MAX_ITEMS)
+            return false;
         for (int64_t i = 0; i < count; i++)
             if (!artefact_skip_item(c, wire))
                 return false;
@@ -850,7 +865,7 @@ static bool artefact_skip_blocks(struct artefact_cursor *c, enum artefact_wire w
 static int artefact_check_record(const char *path, const unsigned char *record, size_t len,
                                  char *err, size_t errsz)
 {
-    struct artefact_cursor c = {record, record + len};
+    struct artefact_cursor c = {.p = record, .end = record + len};
     for (size_t i = 0; i < sizeof(artefact_layout) / sizeof(artefact_layout[0]); i++) {
         const unsigned char *bytes;
         size_t n;
@@ -876,8 +891,9 @@ static int artefact_check_record(const char *path, const unsigned char *record, 
         }
         if (!ok)
             return tb_fail(err, errsz, TB_ARTEFACT,
-                           "%s: corrupt artefact record (field %s at byte %td of the record)", path,
-                           artefact_layout[i].name, field_start - record);
+                           "%s: corrupt artefact record, or more than %ld items (field %s at byte "
+                           "%td of the record)",
+                           path, ARTEFACT_MAX_ITEMS, artefact_layout[i].name, field_start - record);
     }
     if (c.p != c.end)
         return tb_fail(err, errsz, TB_ARTEFACT,
@@ -946,7 +962,8 @@ static int artefact_get_map(avro_value_t *record, const char *field, struct arte
         if (avro_value_get_by_index(&map, i, &element, &key) ||
             avro_value_get_double(&element, &value))
             return 1;
-        artefact_params_set(params, key, value);
+        /* Avro maps hold each key once: no search, which would be quadratic in a hostile file. */
+        artefact_params_append(params, key, value);
     }
     return 0;
 }

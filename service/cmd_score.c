@@ -30,7 +30,8 @@ static const struct cli_command score_command = {
     "scores a stream (per-key windows follow input.key). Writes CSV (row, key,\n"
     "prediction, one p_<class> column per class for a classifier, label) to OUTPUT\n"
     "or standard output, or, for OUTPUT.avro, an Avro container of\n"
-    "config/schemas/prediction.avsc records. With a label, the metrics go to\n"
+    "config/schemas/prediction.avsc records (event_time is input.time's value,\n"
+    "source_offset the row). With a label, the metrics go to\n"
     "stderr. Without imputation, rows with a missing input are skipped and counted.",
     score_options,
     sizeof score_options / sizeof score_options[0],
@@ -89,6 +90,22 @@ static int score_close(struct score_output *out, const char *path, char *err, si
     return rc;
 }
 
+/* Writes ",field", quoted as CSV requires when it holds a comma, a quote or a line break. */
+static void score_csv_field(FILE *out, const char *field)
+{
+    if (!strpbrk(field, ",\"\r\n")) {
+        fprintf(out, ",%s", field);
+        return;
+    }
+    fputs(",\"", out);
+    for (const char *c = field; *c; c++) {
+        if (*c == '"')
+            fputc('"', out);
+        fputc(*c, out);
+    }
+    fputc('"', out);
+}
+
 static void score_csv_header(FILE *out, const struct dataset *ds, const struct linear_model *m,
                              bool label)
 {
@@ -107,7 +124,7 @@ static int score_row(struct score_output *out, const struct dataset *ds, const s
     if (out->csv) {
         fprintf(out->csv, "%zu", row);
         if (ds->keys)
-            fprintf(out->csv, ",%s", ds->keys[r]);
+            score_csv_field(out->csv, ds->keys[r]);
         fprintf(out->csv, ",%.17g", decided);
         for (size_t k = 0; k < m->nclasses; k++)
             fprintf(out->csv, ",%.17g", probabilities[k]);
@@ -120,7 +137,7 @@ static int score_row(struct score_output *out, const struct dataset *ds, const s
     struct prediction p = {
         .key = ds->keys ? ds->keys[r] : "",
         .key_len = ds->keys ? ds->key_lens[r] : 0,
-        .event_time_ms = ds->times ? (int64_t)ds->times[r] : 0,
+        .event_time_ms = ds->times && isfinite(ds->times[r]) ? (int64_t)ds->times[r] : 0,
         .value = decided,
         .label = ds->labels ? label : NAN,
         .model = name,

@@ -164,7 +164,7 @@ int dataset_load(const struct config *cfg, const char *path, const struct datase
             .categorical = request->categorical,
             .ncategorical = q,
             .key_column = key_name,
-            .allow_missing = strcmp(cfg->pipeline.impute, "none") != 0,
+            .allow_missing = true, /* the pipeline decides: impute, or skip the row */
         };
         status = csv_reader_read(path, &options, &table, err, errsz);
     }

@@ -84,10 +84,14 @@ static void model_watch_report(struct model_watch *watch, struct artefact *artef
     watch->on_artefact(artefact, origin, watch->opaque);
 }
 
-static void model_watch_refuse(struct model_watch *watch, int32_t version, const char *origin,
-                               const char *reason)
+/* Refuses a version. A registry file's version (its name) is then passed over for good: the
+ * file will not change. A topic record's claimed version is not trusted that far: a record
+ * claiming version 2^31-1 must not hide every later version, and each record is read once
+ * anyway. */
+static void model_watch_refuse(struct model_watch *watch, int32_t version, bool from_registry,
+                               const char *origin, const char *reason)
 {
-    if (version > watch->highest)
+    if (from_registry && version > watch->highest)
         watch->highest = version;
     log_warn("model '%s' version %d from %s refused: %s", watch->name, (int)version, origin,
              reason);
@@ -98,18 +102,20 @@ static void model_watch_refuse(struct model_watch *watch, int32_t version, const
 /* Reports (or refuses) a decoded artefact that claims to be version `expected` (0: any) of the
  * watched model; takes the artefact over. */
 static void model_watch_consider(struct model_watch *watch, struct artefact *artefact,
-                                 int32_t expected, const char *origin)
+                                 int32_t expected, bool from_registry, const char *origin)
 {
     int32_t version = artefact_version(artefact);
     char reason[512];
     if (strcmp(artefact_name(artefact), watch->name) != 0) {
         snprintf(reason, sizeof reason, "it holds model '%s', not '%s'", artefact_name(artefact),
                  watch->name);
-        model_watch_refuse(watch, expected != 0 ? expected : version, origin, reason);
+        model_watch_refuse(watch, expected != 0 ? expected : version, from_registry, origin,
+                           reason);
         artefact_destroy(artefact);
     } else if (expected != 0 && version != expected) {
         snprintf(reason, sizeof reason, "it holds version %d, not %d", (int)version, (int)expected);
-        model_watch_refuse(watch, expected != 0 ? expected : version, origin, reason);
+        model_watch_refuse(watch, expected != 0 ? expected : version, from_registry, origin,
+                           reason);
         artefact_destroy(artefact);
     } else {
         model_watch_report(watch, artefact, origin);
@@ -138,9 +144,9 @@ static void model_watch_scan(struct model_watch *watch)
                  (int)versions[i]);
         struct artefact *artefact = artefact_read(path, err, sizeof err);
         if (!artefact)
-            model_watch_refuse(watch, versions[i], path, err);
+            model_watch_refuse(watch, versions[i], true, path, err);
         else
-            model_watch_consider(watch, artefact, versions[i], path);
+            model_watch_consider(watch, artefact, versions[i], true, path);
     }
     free(versions);
 }
@@ -223,14 +229,14 @@ static void model_watch_record(struct model_watch *watch, rd_kafka_message_t *ms
     char err[512];
     struct artefact *artefact = artefact_decode(msg->payload, msg->len, origin, err, sizeof err);
     if (!artefact) {
-        model_watch_refuse(watch, hinted, origin, err);
+        model_watch_refuse(watch, hinted, false, origin, err);
         return;
     }
     if (artefact_version(artefact) <= watch->highest) {
         artefact_destroy(artefact);
         return;
     }
-    model_watch_consider(watch, artefact, 0, origin);
+    model_watch_consider(watch, artefact, 0, false, origin);
 }
 
 static void *model_watch_run(void *arg)

@@ -90,9 +90,9 @@ static int trainer_options(const struct config *cfg, struct pipeline_options *o,
 }
 
 /* Without imputation a record with a missing numeric input never reaches a model (serve
- * dead-letters it, so it does not join a window either): drop such rows the same way.
- * Returns how many were dropped. */
-static size_t trainer_drop_incomplete(struct dataset *ds)
+ * dead-letters it, so it does not join a window either): drop such rows the same way, and
+ * their entries of mask and y when those are not NULL. Returns how many were dropped. */
+static size_t trainer_drop_incomplete(struct dataset *ds, unsigned char *mask, double *y)
 {
     size_t p = ds->nnumeric, width = p + ds->ncategorical, kept = 0;
     for (size_t r = 0; r < ds->nrows; r++) {
@@ -111,6 +111,10 @@ static size_t trainer_drop_incomplete(struct dataset *ds)
                 ds->times[kept] = ds->times[r];
             if (ds->labels)
                 ds->labels[kept] = ds->labels[r];
+            if (mask)
+                mask[kept] = mask[r];
+            if (y)
+                y[kept] = y[r];
         }
         kept++;
     }
@@ -196,17 +200,30 @@ done:
     return TB_OK;
 }
 
+static bool trainer_is_class(const struct linear_model *model, double label)
+{
+    for (size_t k = 0; k < model->nclasses; k++)
+        if (model->classes[k] == label)
+            return true;
+    return false;
+}
+
 /* Scores the model on the rows marked in mask of x (features) and y (labels). */
 static void trainer_score(const struct trainer *t, const struct linear_model *model,
                           const double *x, const double *y, const unsigned char *mask, size_t n,
                           struct trainer_scores *out)
 {
-    size_t p = model->nfeatures, width = linear_width(model), m = 0;
+    size_t p = model->nfeatures, width = linear_width(model), m = 0, unseen = 0;
     double *xs = mem_alloc((n ? n : 1) * p * sizeof *xs);
     double *ys = mem_alloc((n ? n : 1) * sizeof *ys);
     for (size_t r = 0; r < n; r++) {
         if (!mask[r])
             continue;
+        /* A class the model never saw in training cannot be scored against its probabilities. */
+        if (model->nclasses > 0 && !trainer_is_class(model, y[r])) {
+            unseen++;
+            continue;
+        }
         memcpy(&xs[m * p], &x[r * p], p * sizeof *x);
         ys[m++] = y[r];
     }
@@ -231,6 +248,10 @@ static void trainer_score(const struct trainer *t, const struct linear_model *mo
     }
     out->names[out->count] = "rows";
     out->values[out->count++] = (double)m;
+    if (model->nclasses > 0) {
+        out->names[out->count] = "rows_unseen_class";
+        out->values[out->count++] = (double)unseen;
+    }
     free(predicted);
     free(ys);
     free(xs);
@@ -246,11 +267,12 @@ static void trainer_record(struct artefact *artefact, const char *prefix,
     }
 }
 
-/* k-fold cross-validation as train.split says (random when it is none); with time folds,
- * fold j is predicted by a model of the folds before it (forward chaining). Records the mean
- * over folds of each metric as cv_<metric>. */
-static int trainer_cross_validate(const struct trainer *t, struct artefact *artefact, char *err,
-                                  size_t errsz)
+/* k-fold cross-validation of the rows in `rows` (the training side of the holdout), split as
+ * train.split says (random when it is none); with time folds, fold j is predicted by a model of
+ * the folds before it (forward chaining). A fold whose model cannot be fitted (one class only,
+ * say) is skipped with a warning. Records the mean over folds of each metric as cv_<metric>. */
+static int trainer_cross_validate(const struct trainer *t, const unsigned char *rows,
+                                  struct artefact *artefact, char *err, size_t errsz)
 {
     const struct config *cfg = t->cfg;
     const struct dataset *ds = &t->ds;
@@ -262,14 +284,36 @@ static int trainer_cross_validate(const struct trainer *t, struct artefact *arte
     unsigned char *train = mem_alloc(n ? n : 1), *test = mem_alloc(n ? n : 1);
     struct trainer_scores sum = {0};
     int done = 0;
-    int rc = split_kfold(method, n, ds->keys, ds->times, cfg->train.folds,
-                         (uint64_t)cfg->train.seed, fold, err, errsz);
+    /* The folds split the eligible rows only, so that each has its share of them. */
+    size_t m = 0;
+    size_t *index = mem_alloc((n ? n : 1) * sizeof *index);
+    const char **keys = ds->keys ? mem_alloc((n ? n : 1) * sizeof *keys) : NULL;
+    double *times = ds->times ? mem_alloc((n ? n : 1) * sizeof *times) : NULL;
+    int *subfold = mem_alloc((n ? n : 1) * sizeof *subfold);
+    for (size_t r = 0; r < n; r++) {
+        fold[r] = -1;
+        if (!rows[r])
+            continue;
+        if (keys)
+            keys[m] = ds->keys[r];
+        if (times)
+            times[m] = ds->times[r];
+        index[m++] = r;
+    }
+    int rc = split_kfold(method, m, keys, times, cfg->train.folds, (uint64_t)cfg->train.seed,
+                         subfold, err, errsz);
+    for (size_t i = 0; rc == TB_OK && i < m; i++)
+        fold[index[i]] = subfold[i];
+    free(subfold);
+    free(times);
+    free(keys);
+    free(index);
     for (int j = 0; rc == TB_OK && j < cfg->train.folds; j++) {
         size_t ntrain = 0, ntest = 0;
         for (size_t r = 0; r < n; r++) {
             bool before = method == SPLIT_TIME ? fold[r] < j : fold[r] != j;
-            train[r] = t->labelled[r] && before;
-            test[r] = t->labelled[r] && fold[r] == j;
+            train[r] = fold[r] >= 0 && before;
+            test[r] = fold[r] == j;
             ntrain += train[r];
             ntest += test[r];
         }
@@ -278,9 +322,11 @@ static int trainer_cross_validate(const struct trainer *t, struct artefact *arte
         struct pipeline *pipeline = NULL;
         struct linear_model model = {0};
         double *x = NULL;
-        rc = trainer_fit(t, train, &pipeline, &model, &x, err, errsz);
-        if (rc != TB_OK)
-            break;
+        char why[512];
+        if (trainer_fit(t, train, &pipeline, &model, &x, why, sizeof why) != TB_OK) {
+            log_warn("cross-validation fold %d skipped: %s", j + 1, why);
+            continue;
+        }
         struct trainer_scores scores;
         trainer_score(t, &model, x, ds->labels, test, n, &scores);
         sum.count = scores.count;
@@ -411,11 +457,8 @@ static int trainer_test_file(const struct trainer *t, const struct pipeline *pip
         rc = tb_fail(err, errsz, TB_CONFIG, "train.test_labels needs input.key");
         goto done;
     }
-    if (t->options.impute == PIPELINE_IMPUTE_NONE)
-        trainer_drop_incomplete(&test);
-    n = test.nrows;
-    x = mem_alloc((n ? n : 1) * pipeline_nfeatures(pipeline) * sizeof *x);
-    dataset_features(&test, pipeline, x);
+    /* Which rows are scored, and against what, is settled on the whole file: a key whose last
+     * record lacks an input is then left out, not judged on an earlier record. */
     mask = mem_calloc(n ? n : 1, 1);
     y = mem_calloc(n ? n : 1, sizeof *y);
     if (per_key) {
@@ -423,12 +466,25 @@ static int trainer_test_file(const struct trainer *t, const struct pipeline *pip
         if (rc == TB_OK)
             rc = trainer_last_per_key(&test, labels, nlabels, cfg->train.test_labels, mask, y, err,
                                       errsz);
+        if (rc != TB_OK)
+            goto done;
     } else {
         for (size_t r = 0; r < n; r++) {
             mask[r] = isfinite(test.labels[r]);
             y[r] = test.labels[r];
         }
     }
+    size_t scored = 0;
+    for (size_t r = 0; r < n; r++)
+        scored += mask[r];
+    if (t->options.impute == PIPELINE_IMPUTE_NONE)
+        trainer_drop_incomplete(&test, mask, y);
+    n = test.nrows;
+    for (size_t r = 0; r < n; r++)
+        scored -= mask[r];
+    artefact_set_metric(artefact, "test_rows_skipped", (double)scored);
+    x = mem_alloc((n ? n : 1) * pipeline_nfeatures(pipeline) * sizeof *x);
+    dataset_features(&test, pipeline, x);
     if (rc == TB_OK) {
         struct trainer_scores scores;
         trainer_score(t, model, x, y, mask, n, &scores);
@@ -466,23 +522,29 @@ static void trainer_hyperparameters(const struct trainer *t, struct artefact *ar
         artefact_set_hyperparameter(artefact, "seed", (double)cfg->train.seed);
 }
 
-/* Writes, publishes and produces the artefact as the configuration says. */
+/* Publishes the artefact to the registry (which sets its version) and the models topic, then
+ * writes train.output, as the configuration says. */
 static int trainer_publish(const struct config *cfg, struct artefact *artefact,
                            struct trainer_summary *summary, char *err, size_t errsz)
 {
     int rc = TB_OK;
-    if (cfg->train.output[0])
+    if (cfg->registry.directory[0]) {
+        rc = registry_publish(cfg->registry.directory, artefact, &summary->published, err, errsz);
+        if (rc == TB_OK && cfg->registry.topic[0] && config_kafka_get(cfg, "bootstrap.servers")) {
+            size_t nprops = 0;
+            char why[512];
+            struct kafka_prop *props = config_kafka_props(cfg, &nprops);
+            rc = model_topic_publish(props, nprops, cfg->registry.topic, artefact,
+                                     TRAINER_PUBLISH_TIMEOUT_MS, why, sizeof why);
+            free(props);
+            if (rc != TB_OK)
+                tb_fail(err, errsz, rc,
+                        "published version %d to %s, but not to the models topic '%s': %s",
+                        (int)summary->published, cfg->registry.directory, cfg->registry.topic, why);
+        }
+    }
+    if (rc == TB_OK && cfg->train.output[0])
         rc = artefact_write(artefact, cfg->train.output, err, errsz);
-    if (rc != TB_OK || !cfg->registry.directory[0])
-        return rc;
-    rc = registry_publish(cfg->registry.directory, artefact, &summary->published, err, errsz);
-    if (rc != TB_OK || !cfg->registry.topic[0] || !config_kafka_get(cfg, "bootstrap.servers"))
-        return rc;
-    size_t nprops = 0;
-    struct kafka_prop *props = config_kafka_props(cfg, &nprops);
-    rc = model_topic_publish(props, nprops, cfg->registry.topic, artefact,
-                             TRAINER_PUBLISH_TIMEOUT_MS, err, errsz);
-    free(props);
     return rc;
 }
 
@@ -531,7 +593,7 @@ struct artefact *trainer_run(const struct config *cfg, struct trainer_summary *s
         goto done;
     size_t total = t.ds.nrows;
     if (t.options.impute == PIPELINE_IMPUTE_NONE)
-        trainer_drop_incomplete(&t.ds);
+        trainer_drop_incomplete(&t.ds, NULL, NULL);
     size_t n = t.ds.nrows, nlabelled = 0;
     t.labelled = mem_alloc(n ? n : 1);
     for (size_t r = 0; r < n; r++)
@@ -584,7 +646,7 @@ struct artefact *trainer_run(const struct config *cfg, struct trainer_summary *s
         trainer_record(artefact, "holdout", &scores);
     }
     if (cfg->train.folds >= 2)
-        rc = trainer_cross_validate(&t, artefact, err, errsz);
+        rc = trainer_cross_validate(&t, train, artefact, err, errsz);
     if (rc == TB_OK && cfg->train.test_input[0])
         rc = trainer_test_file(&t, pipeline, &model, artefact, err, errsz);
     if (rc == TB_OK)

@@ -340,15 +340,17 @@ static void test_watch_refuses_bad_records(void **state)
     produce_raw(topic, "rul", bytes, len, "7");
     free(bytes);
     artefact_destroy(foreign);
-    /* A damaged version 6 is below the highest refused one: skipped without a word. */
+    /* A damaged version 6: refused too (a refused record's claim raises nothing). */
     bytes = support_corrupt_artefact("rul", 6, &len);
     produce_raw(topic, "rul", bytes, len, "6");
     free(bytes);
+    /* Garbage claiming the highest version there is must not hide the versions after it. */
+    produce_raw(topic, "rul", "garbage", 7, "2147483647");
     publish_version(topic, "rul", 8);
 
-    assert_int_equal(wait_reported(c, 8), 4);
-    expect_no_more(c, 4);
-    for (size_t i = 0; i < 4; i++)
+    assert_int_equal(wait_reported(c, 8), 6);
+    expect_no_more(c, 6);
+    for (size_t i = 0; i < 6; i++)
         expect_topic_origin(&c->events[i], topic);
     assert_true(c->events[0].refused);
     assert_int_equal(c->events[0].version, 0);
@@ -363,8 +365,12 @@ static void test_watch_refuses_bad_records(void **state)
     assert_true(c->events[2].refused);
     assert_int_equal(c->events[2].version, 7);
     assert_string_equal(c->events[2].reason, "it holds model 'other', not 'rul'");
-    assert_false(c->events[3].refused);
-    assert_string_equal(c->events[3].name, "rul");
+    assert_true(c->events[3].refused);
+    assert_int_equal(c->events[3].version, 6);
+    assert_true(c->events[4].refused);
+    assert_int_equal(c->events[4].version, 2147483647);
+    assert_false(c->events[5].refused);
+    assert_string_equal(c->events[5].name, "rul");
     model_watch_destroy(watch);
     support_collector_destroy(c);
 }
