@@ -1,5 +1,5 @@
-/* Kafka source: consumer group membership, micro-batches, rebalance handling
- * and explicit offset storage. */
+/* Kafka source: consumer group membership, micro-batches, rebalance handling,
+ * explicit offset storage and per-partition lag from librdkafka's statistics. */
 #include "connectors/kafka_source.h"
 
 #include "service/clock.h"
@@ -7,10 +7,20 @@
 #include "service/log.h"
 #include "service/mem.h"
 
+#include <jansson.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+
+/* A partition assigned to this consumer, and its figures if the latest
+ * statistics had them. */
+struct kafka_source_lag_slot {
+    struct kafka_source_partition_lag figures;
+    int reported;
+};
 
 struct kafka_source {
     rd_kafka_t *consumer;
@@ -27,6 +37,12 @@ struct kafka_source {
     int held;      /* pause partitions as they are assigned */
     int abandoned; /* never joined: the handle is left undestroyed */
     int closed;
+    /* The partitions assigned now, in increasing order, with their latest
+     * figures. The polling thread updates them (rebalance and statistics
+     * callbacks) while a metrics thread reads them, hence the lock. */
+    pthread_mutex_t lag_lock;
+    struct kafka_source_lag_slot *lag_slots;
+    size_t nlag_slots, lag_slots_cap;
 };
 
 /* Hands the collected records to on_batch and destroys them. */
@@ -72,6 +88,116 @@ static void kafka_source_committed(rd_kafka_t *rk, rd_kafka_resp_err_t status,
         log_debug("periodic commit: %s", rd_kafka_err2str(status));
 }
 
+/* Index of the first slot whose partition is >= partition (the slots are in
+ * increasing order); *found says whether it is that partition. Call with
+ * lag_lock held. */
+static size_t kafka_source_lag_slot_find(const struct kafka_source *source, int32_t partition,
+                                         int *found)
+{
+    size_t low = 0, high = source->nlag_slots;
+    while (low < high) {
+        size_t mid = low + (high - low) / 2;
+        if (source->lag_slots[mid].figures.partition < partition)
+            low = mid + 1;
+        else
+            high = mid;
+    }
+    *found = low < source->nlag_slots && source->lag_slots[low].figures.partition == partition;
+    return low;
+}
+
+/* Follows the assignment: adds (assigned) or removes the listed partitions of
+ * our topic, after forgetting all others first when `replace` (the eager
+ * protocol hands over and takes back the whole assignment at once). A new
+ * partition has no figures until the next statistics. */
+static void kafka_source_lag_track(struct kafka_source *source,
+                                   const rd_kafka_topic_partition_list_t *parts, int assigned,
+                                   int replace)
+{
+    pthread_mutex_lock(&source->lag_lock);
+    if (replace)
+        source->nlag_slots = 0;
+    for (int i = 0; i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *part = &parts->elems[i];
+        if (strcmp(part->topic, source->topic) != 0)
+            continue;
+        int found;
+        size_t at = kafka_source_lag_slot_find(source, part->partition, &found);
+        struct kafka_source_lag_slot *slots = source->lag_slots;
+        if (assigned && !found) {
+            mem_grow((void **)&source->lag_slots, &source->lag_slots_cap, source->nlag_slots + 1,
+                     sizeof *source->lag_slots);
+            slots = source->lag_slots;
+            memmove(&slots[at + 1], &slots[at], (source->nlag_slots - at) * sizeof *slots);
+            slots[at] = (struct kafka_source_lag_slot){
+                .figures = {.partition = part->partition, .lag = -1, .committed = -1, .high = -1},
+            };
+            source->nlag_slots++;
+        } else if (!assigned && found) {
+            memmove(&slots[at], &slots[at + 1], (source->nlag_slots - at - 1) * sizeof *slots);
+            source->nlag_slots--;
+        }
+    }
+    pthread_mutex_unlock(&source->lag_lock);
+}
+
+/* A non-negative integer field of a statistics object, or -1 when it is
+ * missing, not an integer, or one of librdkafka's negative "invalid" values
+ * (-1001 for an offset it does not know). */
+static int64_t kafka_source_stat(const json_t *object, const char *field)
+{
+    const json_t *value = json_object_get(object, field);
+    if (!json_is_integer(value) || json_integer_value(value) < 0)
+        return -1;
+    return (int64_t)json_integer_value(value);
+}
+
+/* librdkafka's statistics callback, served by the polling thread every
+ * statistics.interval.ms. Takes the figures of our assigned partitions from
+ * topics.<topic>.partitions.<id> and forgets those of partitions the document
+ * does not list; a document that does not parse counts as listing none. It
+ * allocates only what jansson needs to parse the document, and nothing that
+ * outlives the call. Returns 0: librdkafka frees `json`. */
+static int kafka_source_statistics(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
+{
+    (void)rk;
+    struct kafka_source *source = opaque;
+    json_error_t error;
+    json_t *root = json_loadb(json, json_len, 0, &error);
+    if (!root)
+        log_warn("statistics: unreadable JSON at %d:%d: %s", error.line, error.column, error.text);
+    /* json_object_get gives NULL for NULL or a non-object, so a document of
+     * an unexpected shape simply lists no partitions. */
+    const json_t *partitions = json_object_get(
+        json_object_get(json_object_get(root, "topics"), source->topic), "partitions");
+
+    pthread_mutex_lock(&source->lag_lock);
+    for (size_t i = 0; i < source->nlag_slots; i++)
+        source->lag_slots[i].reported = 0;
+    const char *key;
+    const json_t *stats;
+    json_object_foreach((json_t *)partitions, key, stats)
+    {
+        const json_t *id = json_object_get(stats, "partition");
+        /* -1 is librdkafka's internal "unassigned" partition. */
+        if (!json_is_integer(id) || json_integer_value(id) < 0 ||
+            json_integer_value(id) > INT32_MAX)
+            continue;
+        int found;
+        size_t at = kafka_source_lag_slot_find(source, (int32_t)json_integer_value(id), &found);
+        if (!found)
+            continue; /* not assigned to us (any more) */
+        struct kafka_source_lag_slot *slot = &source->lag_slots[at];
+        slot->figures.lag = kafka_source_stat(stats, "consumer_lag");
+        slot->figures.committed = kafka_source_stat(stats, "committed_offset");
+        slot->figures.high = kafka_source_stat(stats, "hi_offset");
+        slot->reported = 1;
+    }
+    pthread_mutex_unlock(&source->lag_lock);
+    json_decref(root);
+    return 0;
+}
+
 static void kafka_source_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
                                    rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -92,6 +218,7 @@ static void kafka_source_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
                 atomic_fetch_add(&source->assigned, parts->cnt);
             else
                 atomic_store(&source->assigned, parts->cnt);
+            kafka_source_lag_track(source, parts, 1, !cooperative);
             if (source->held)
                 rd_kafka_pause_partitions(rk, parts);
         }
@@ -118,6 +245,7 @@ static void kafka_source_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
             atomic_fetch_sub(&source->assigned, parts->cnt);
         else
             atomic_store(&source->assigned, 0);
+        kafka_source_lag_track(source, parts, 0, !cooperative);
     }
     if (error) {
         log_error("rebalance: %s", rd_kafka_error_string(error));
@@ -141,16 +269,22 @@ struct kafka_source *kafka_source_new(const struct kafka_prop *props, size_t npr
         {"fetch.wait.max.ms", "10"},
         {"queued.min.messages", "200000"},
     };
+    char statistics_interval[16];
+    snprintf(statistics_interval, sizeof statistics_interval, "%d",
+             options->statistics_interval_ms);
     /* Offsets are committed here, not by librdkafka's timer: periodically at
      * batch boundaries, on revoke and before closing. */
     const struct kafka_prop forced[] = {
         {"group.id", options->group_id},
         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},
+        /* last, so that it is left out when statistics are off */
+        {"statistics.interval.ms", statistics_interval},
     };
-    rd_kafka_conf_t *conf =
-        kafka_conf_build(defaults, sizeof defaults / sizeof defaults[0], props, nprops, forced,
-                         sizeof forced / sizeof forced[0], err, errsz);
+    int statistics = options->statistics_interval_ms > 0;
+    size_t nforced = sizeof forced / sizeof forced[0] - (statistics ? 0 : 1);
+    rd_kafka_conf_t *conf = kafka_conf_build(defaults, sizeof defaults / sizeof defaults[0], props,
+                                             nprops, forced, nforced, err, errsz);
     if (!conf)
         return NULL;
 
@@ -161,9 +295,12 @@ struct kafka_source *kafka_source_new(const struct kafka_prop *props, size_t npr
     source->opaque = options->opaque;
     source->commit_interval_ms = options->commit_interval_ms;
     source->last_commit_ms = clock_monotonic_ms();
+    pthread_mutex_init(&source->lag_lock, NULL);
     rd_kafka_conf_set_opaque(conf, source);
     rd_kafka_conf_set_rebalance_cb(conf, kafka_source_rebalance);
     rd_kafka_conf_set_offset_commit_cb(conf, kafka_source_committed);
+    if (statistics)
+        rd_kafka_conf_set_stats_cb(conf, kafka_source_statistics);
 
     char reason[512];
     source->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, reason, sizeof reason);
@@ -187,6 +324,8 @@ struct kafka_source *kafka_source_new(const struct kafka_prop *props, size_t npr
 fail:
     if (source->consumer)
         rd_kafka_destroy(source->consumer);
+    free(source->lag_slots);
+    pthread_mutex_destroy(&source->lag_lock);
     free(source->topic);
     free(source);
     return NULL;
@@ -259,7 +398,9 @@ int kafka_source_rewind(struct kafka_source *source, int32_t partition, int64_t 
         status = tb_fail(err, errsz, TB_KAFKA, "rewind partition %d to %lld: %s", partition,
                          (long long)offset, rd_kafka_error_string(error));
         rd_kafka_error_destroy(error);
-    } else if (list->elems[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    } else if (list->elems[0].err != RD_KAFKA_RESP_ERR_NO_ERROR &&
+               /* With no timeout, librdkafka marks a seek it accepted as still in progress. */
+               list->elems[0].err != RD_KAFKA_RESP_ERR__IN_PROGRESS) {
         status = tb_fail(err, errsz, TB_KAFKA, "rewind partition %d to %lld: %s", partition,
                          (long long)offset, rd_kafka_err2str(list->elems[0].err));
     }
@@ -297,6 +438,22 @@ void kafka_source_hold(struct kafka_source *source, int hold)
     else
         rd_kafka_resume_partitions(source->consumer, parts);
     rd_kafka_topic_partition_list_destroy(parts);
+}
+
+size_t kafka_source_lag(struct kafka_source *source, struct kafka_source_partition_lag *out,
+                        size_t cap)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&source->lag_lock);
+    for (size_t i = 0; i < source->nlag_slots; i++) {
+        if (!source->lag_slots[i].reported)
+            continue;
+        if (n < cap)
+            out[n] = source->lag_slots[i].figures;
+        n++;
+    }
+    pthread_mutex_unlock(&source->lag_lock);
+    return n;
 }
 
 int kafka_source_joined(const struct kafka_source *source)
@@ -371,6 +528,8 @@ void kafka_source_destroy(struct kafka_source *source)
     kafka_source_drop_batch(source); /* rd_kafka_destroy waits for every message */
     if (!source->abandoned)
         rd_kafka_destroy(source->consumer);
+    free(source->lag_slots);
+    pthread_mutex_destroy(&source->lag_lock);
     free(source->batch);
     free(source->topic);
     free(source);

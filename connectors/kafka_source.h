@@ -4,7 +4,8 @@
  * once the record's outputs are acknowledged (kafka_source_store). Stored
  * offsets are committed asynchronously every commit_interval_ms (at a batch
  * boundary), synchronously on revoke, and by kafka_source_commit, which the
- * owner calls before kafka_source_close. A source is used by one thread. */
+ * owner calls before kafka_source_close. A source is used by one thread,
+ * except for kafka_source_lag, which any thread may call. */
 #ifndef TRIBUTARY_KAFKA_SOURCE_H
 #define TRIBUTARY_KAFKA_SOURCE_H
 
@@ -33,6 +34,23 @@ struct kafka_source_options {
     kafka_source_batch_fn *on_batch;
     kafka_source_revoke_fn *on_revoke; /* may be NULL */
     void *opaque;
+    /* How often librdkafka reports the statistics that kafka_source_lag
+     * reads (its statistics.interval.ms); 0 turns them off. */
+    int statistics_interval_ms;
+};
+
+/* One partition assigned to this consumer, as librdkafka's latest statistics
+ * saw it. Offsets are Kafka's: `committed` is the next record the group will
+ * read. Each figure is -1 when librdkafka does not know it (yet). */
+struct kafka_source_partition_lag {
+    int32_t partition;
+    /* librdkafka's consumer_lag: the end offset (high watermark, or the last
+     * stable offset under isolation.level=read_committed, the default) minus
+     * the committed offset; -1 until the group has committed an offset for
+     * the partition. Offsets stored but not yet committed do not count. */
+    int64_t lag;
+    int64_t committed; /* committed_offset */
+    int64_t high;      /* hi_offset, the high watermark */
 };
 
 /* Creates a consumer in options->group_id subscribed to options->topic. props
@@ -79,6 +97,16 @@ int kafka_source_joined(const struct kafka_source *source);
 
 /* Number of partitions currently assigned to this consumer. */
 int kafka_source_assigned(const struct kafka_source *source);
+
+/* Copies the latest statistics' figures for the partitions of the topic that
+ * are assigned to this consumer now, in increasing partition order, into
+ * out[0 .. cap) (out may be NULL when cap is 0). Returns how many partitions
+ * there are, which may exceed cap. A partition is left out until statistics
+ * that include it arrive after its assignment, and drops out as soon as it
+ * is revoked. Returns 0 when statistics are off (statistics_interval_ms 0).
+ * Thread-safe: a metrics thread may call it while the owner polls. */
+size_t kafka_source_lag(struct kafka_source *source, struct kafka_source_partition_lag *out,
+                        size_t cap);
 
 /* Leaves the group: revokes and closes, waiting at most 5 s for the broker
  * (commit with kafka_source_commit first: the revoke does not commit when

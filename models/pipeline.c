@@ -578,22 +578,32 @@ static void state_grow(struct pipeline_state *s)
     s->nslots = nslots;
 }
 
-/* Returns the history of key[0..len), creating an empty one for a key not seen before. */
-static struct pipeline_history *state_history(struct pipeline_state *s, const char *key, size_t len)
+/* Returns the slot of the key with hash and bytes key[0..len) in s's table: the slot holding its
+ * history, or the empty slot where a new one would go. Only reads s. */
+static size_t state_slot(const struct pipeline_state *s, uint64_t hash, const char *key, size_t len)
 {
-    uint64_t hash = hash_bytes(key, len);
     size_t mask = s->nslots - 1, k = hash & mask;
     for (; s->slots[k]; k = (k + 1) & mask) {
-        struct pipeline_history *h = s->slots[k];
+        const struct pipeline_history *h = s->slots[k];
         if (h->hash == hash && h->key_len == len &&
             (len == 0 || memcmp(history_key(s, h), key, len) == 0))
-            return h;
+            break;
     }
+    return k;
+}
+
+bool pipeline_state_has(const struct pipeline_state *state, const char *key, size_t len)
+{
+    return state->slots[state_slot(state, hash_bytes(key, len), key, len)] != NULL;
+}
+
+/* Adds an empty history for a key that s does not hold, at its empty slot k, and returns it. */
+static struct pipeline_history *state_insert(struct pipeline_state *s, size_t k, uint64_t hash,
+                                             const char *key, size_t len)
+{
     if (2 * (s->nkeys + 1) > s->nslots) {
         state_grow(s);
-        mask = s->nslots - 1;
-        for (k = hash & mask; s->slots[k]; k = (k + 1) & mask)
-            ;
+        k = state_slot(s, hash, key, len);
     }
     size_t size = history_size(s, len);
     struct pipeline_history *h = mem_alloc(size);
@@ -606,6 +616,35 @@ static struct pipeline_history *state_history(struct pipeline_state *s, const ch
     s->slots[k] = h;
     s->nkeys++;
     s->bytes += size;
+    return h;
+}
+
+/* Returns the history of key[0..len), creating an empty one for a key not seen before. */
+static struct pipeline_history *state_history(struct pipeline_state *s, const char *key, size_t len)
+{
+    uint64_t hash = hash_bytes(key, len);
+    size_t k = state_slot(s, hash, key, len);
+    return s->slots[k] ? s->slots[k] : state_insert(s, k, hash, key, len);
+}
+
+/* Returns overlay's history of key[0..len), creating it for a key not seen before as a copy of
+ * base's history of that key (empty when base has none). Only reads base, which has overlay's
+ * numeric inputs and window. */
+static struct pipeline_history *overlay_history(struct pipeline_state *overlay,
+                                                const struct pipeline_state *base, const char *key,
+                                                size_t len)
+{
+    uint64_t hash = hash_bytes(key, len);
+    size_t k = state_slot(overlay, hash, key, len);
+    if (overlay->slots[k])
+        return overlay->slots[k];
+    struct pipeline_history *h = state_insert(overlay, k, hash, key, len);
+    const struct pipeline_history *from = base->slots[state_slot(base, hash, key, len)];
+    if (from) {
+        h->count = from->count;
+        h->next = from->next;
+        memcpy(h->ring, from->ring, overlay->nnumeric * overlay->window * sizeof(double));
+    }
     return h;
 }
 
@@ -675,9 +714,10 @@ static size_t window_statistics(const double *v, size_t n, unsigned stats, doubl
 }
 
 /* Computes the features of one record (in: ninputs values, categorical codes being the
- * pipeline's) into out (nfeatures values), after adding the record to its key's history. */
-static void transform_row(const struct pipeline *p, struct pipeline_state *state, const double *in,
-                          const char *key, size_t key_len, double *out)
+ * pipeline's) into out (nfeatures values). h is its key's history, which already holds the
+ * record (NULL when the pipeline has no window); scratch holds window doubles. */
+static void row_features(const struct pipeline *p, const struct pipeline_history *h,
+                         double *scratch, const double *in, double *out)
 {
     const struct pipeline_spec *s = &p->spec;
     size_t f = 0;
@@ -688,17 +728,15 @@ static void transform_row(const struct pipeline *p, struct pipeline_state *state
             out[f++] = isnan(in[j]) ? 1.0 : 0.0;
 
     if (s->window > 0) {
-        struct pipeline_history *h = state_history(state, key, key_len);
-        history_push(state, h, in);
         size_t n = h->count, oldest = (h->next + s->window - n) % s->window;
         for (size_t c = 0; c < s->nwindow_columns; c++) {
             size_t j = s->window_columns[c];
             const double *ring = h->ring + j * s->window;
             for (size_t t = 0, slot = oldest; t < n; t++) {
-                state->scratch[t] = isnan(ring[slot]) ? s->fill[j] : ring[slot];
+                scratch[t] = isnan(ring[slot]) ? s->fill[j] : ring[slot];
                 slot = slot + 1 == s->window ? 0 : slot + 1;
             }
-            f += window_statistics(state->scratch, n, s->window_stats, out + f);
+            f += window_statistics(scratch, n, s->window_stats, out + f);
         }
         if (s->window_stats & PIPELINE_STAT_COUNT)
             out[f++] = (double)n;
@@ -717,6 +755,19 @@ static void transform_row(const struct pipeline *p, struct pipeline_state *state
     if (s->scale != PIPELINE_SCALE_NONE)
         for (size_t c = 0; c < s->nscaled; c++)
             out[c] = (out[c] - s->offset[c]) * s->factor[c];
+}
+
+/* Adds a record to its key's history in state (unless the pipeline has no window), then
+ * computes its features into out, as row_features. */
+static void transform_row(const struct pipeline *p, struct pipeline_state *state, const double *in,
+                          const char *key, size_t key_len, double *out)
+{
+    struct pipeline_history *h = NULL;
+    if (p->spec.window > 0) {
+        h = state_history(state, key, key_len);
+        history_push(state, h, in);
+    }
+    row_features(p, h, p->spec.window > 0 ? state->scratch : NULL, in, out);
 }
 
 /* The key of row i: NULL keys and NULL key arrays are the empty key. */
@@ -738,6 +789,31 @@ void pipeline_transform(const struct pipeline *pipeline, struct pipeline_state *
         transform_row(pipeline, state, rows->values + i * pipeline->ninputs, key, key_len,
                       out + i * pipeline->nfeatures);
     }
+}
+
+void pipeline_peek(const struct pipeline *pipeline, const struct pipeline_state *state,
+                   const struct pipeline_rows *rows, double *out)
+{
+    assert(pipeline && rows);
+    assert(pipeline->spec.window == 0 || pipeline_state_fits(state, pipeline));
+    /* The rows join copies of their keys' histories in an overlay, which the call owns: state
+     * is only read, so callers holding a read lock may peek at once. */
+    struct pipeline_state *overlay = NULL;
+    if (pipeline->spec.window > 0 && rows->nrows > 0)
+        overlay = pipeline_state_new(pipeline);
+    for (size_t i = 0; i < rows->nrows; i++) {
+        const double *in = rows->values + i * pipeline->ninputs;
+        struct pipeline_history *h = NULL;
+        if (overlay) {
+            size_t key_len = 0;
+            const char *key = row_key(rows, i, &key_len);
+            h = overlay_history(overlay, state, key, key_len);
+            history_push(overlay, h, in);
+        }
+        row_features(pipeline, h, overlay ? overlay->scratch : NULL, in,
+                     out + i * pipeline->nfeatures);
+    }
+    pipeline_state_destroy(overlay);
 }
 
 /* --- fit -------------------------------------------------------------------------------------- */

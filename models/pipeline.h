@@ -168,6 +168,9 @@ struct pipeline_state *pipeline_state_new(const struct pipeline *pipeline);
  * that a new version of a model keeps the history its predecessor built. */
 bool pipeline_state_fits(const struct pipeline_state *state, const struct pipeline *pipeline);
 
+/* Whether state holds a history for the key bytes key[0..len). Only reads state. */
+bool pipeline_state_has(const struct pipeline_state *state, const char *key, size_t len);
+
 /* Keys with history, and the bytes the history holds (for memory accounting). */
 size_t pipeline_state_keys(const struct pipeline_state *state);
 size_t pipeline_state_bytes(const struct pipeline_state *state);
@@ -179,6 +182,17 @@ size_t pipeline_state_bytes(const struct pipeline_state *state);
  * with key_lens NULL are NUL-terminated strings. */
 void pipeline_transform(const struct pipeline *pipeline, struct pipeline_state *state,
                         const struct pipeline_rows *rows, double *out);
+
+/* Computes into out the features rows would get from pipeline_transform, each row joining its
+ * key's window in order (rows of one key within the call see each other), but leaves state
+ * exactly as it was: for real-time requests that score a record without it becoming part of
+ * the stream's history. state may be NULL when the pipeline has no window; a window pipeline
+ * needs a state that fits it (asserted). Only reads state, so threads that share it may peek at
+ * once while none transforms (the caller holds a lock). Needs no scratch from the caller; may
+ * allocate (copies of the touched keys' histories, freed before it returns: it is not on the
+ * stream's record path). Never fails. */
+void pipeline_peek(const struct pipeline *pipeline, const struct pipeline_state *state,
+                   const struct pipeline_rows *rows, double *out);
 
 void pipeline_state_destroy(struct pipeline_state *state);
 void pipeline_destroy(struct pipeline *pipeline);

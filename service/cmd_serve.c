@@ -1,4 +1,5 @@
 /* `tributary serve`: the long-running stream-scoring service. */
+#include "service/api.h"
 #include "service/cli.h"
 #include "service/clock.h"
 #include "service/commands.h"
@@ -28,7 +29,8 @@ static const struct cli_command serve_command = {
     "offset is committed only after its output is acknowledged. SIGINT or SIGTERM\n"
     "finishes the batch in hand, commits and exits 0. With no\n"
     "kafka.bootstrap.servers, an embedded broker is started in-process and its\n"
-    "address printed on the first line of standard output.",
+    "address printed on the first line of standard output. An HTTP endpoint on\n"
+    "http.address serves /healthz, /readyz, /metrics (Prometheus) and /v1/models.",
     serve_options,
     sizeof serve_options / sizeof serve_options[0],
     0,
@@ -55,11 +57,23 @@ int cmd_serve(int argc, char **argv)
         fflush(stdout);
     }
     int status = 0;
-    if (serve_start(serve, err, sizeof err) != TB_OK) {
+    struct api *api = NULL;
+    if (cfg->http.address[0]) {
+        api = api_new(cfg, serve, &rc, err, sizeof err);
+        if (!api) {
+            fprintf(stderr, "tributary serve: http.address %s: %s\n", cfg->http.address, err);
+            status = 2;
+            goto done;
+        }
+    }
+    if (serve_start(serve, err, sizeof err) != TB_OK ||
+        (api && api_start(api, err, sizeof err) != TB_OK)) {
         fprintf(stderr, "tributary serve: %s\n", err);
         status = 1;
         goto done;
     }
+    if (api)
+        log_info("HTTP endpoint on port %d: /healthz /readyz /metrics /v1/models", api_port(api));
     const struct worker_stats *stats = serve_stats(serve);
     unsigned long long last_consumed = 0;
     double last = clock_monotonic_s();
@@ -82,6 +96,7 @@ int cmd_serve(int argc, char **argv)
              atomic_load(&stats->consumed), atomic_load(&stats->predicted),
              atomic_load(&stats->dead_lettered));
 done:
+    api_destroy(api);
     serve_destroy(serve);
     config_destroy(cfg);
     return status;

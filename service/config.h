@@ -58,7 +58,15 @@ struct config {
         int commit_interval_ms;
         char *model; /* artefact path, "" = none */
         int drain_timeout_ms;
+        int statistics_interval_ms; /* librdkafka statistics (consumer lag), 0 = off */
     } serve;
+    struct {
+        char *address; /* host:port, "" = no HTTP server */
+        int max_body_bytes;
+        int header_timeout_ms;
+        int idle_timeout_ms;
+        int max_connections;
+    } http;
     struct {
         int brokers;
         int partitions;

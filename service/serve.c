@@ -10,6 +10,7 @@
 #include "service/log.h"
 #include "service/mem.h"
 #include "service/model_watch.h"
+#include "service/prom.h"
 #include "service/registry.h"
 #include "service/textfile.h"
 
@@ -36,6 +37,8 @@ struct serve {
     int has_models; /* models was initialised */
     struct model_watch *watch;
     struct worker_stats stats;
+    struct prom_registry *registry; /* the service's metrics */
+    struct worker_metrics metrics;
     atomic_int stop;
     atomic_int joined;
     atomic_int committed;
@@ -183,6 +186,145 @@ static int serve_resolve_kafka(struct serve *s, char *err, size_t errsz)
     return TB_OK;
 }
 
+/* Collectors: values the service keeps elsewhere, read at each scrape. */
+
+static void serve_emit_counter(struct prom_sink *sink, void *opaque)
+{
+    prom_sink_emit(sink, NULL, (double)atomic_load((atomic_ullong *)opaque));
+}
+
+static void serve_collect_model(struct prom_sink *sink, void *opaque)
+{
+    struct serve *s = opaque;
+    unsigned generation;
+    struct live_model *model = live_model_slot_acquire(&s->models, &generation);
+    const char *labels[] = {artefact_name(model->artefact), model->version,
+                            artefact_model_kind(model->artefact)};
+    prom_sink_emit(sink, labels, 1);
+    live_model_release(model);
+}
+
+static void serve_collect_assigned(struct prom_sink *sink, void *opaque)
+{
+    prom_sink_emit(sink, NULL, serve_assigned(opaque));
+}
+
+static void serve_collect_table(struct prom_sink *sink, void *opaque, bool bytes)
+{
+    size_t keys = 0, size = 0;
+    serve_table(opaque, &keys, &size);
+    prom_sink_emit(sink, NULL, (double)(bytes ? size : keys));
+}
+
+static void serve_collect_table_keys(struct prom_sink *sink, void *opaque)
+{
+    serve_collect_table(sink, opaque, false);
+}
+
+static void serve_collect_table_bytes(struct prom_sink *sink, void *opaque)
+{
+    serve_collect_table(sink, opaque, true);
+}
+
+static void serve_collect_prequential(struct prom_sink *sink, void *opaque)
+{
+    struct metrics_running running = {0};
+    serve_prequential(opaque, &running);
+    struct metrics_regression e;
+    metrics_running_get(&running, &e);
+    if (e.count == 0)
+        return;
+    const char *mae[] = {"mae"}, *rmse[] = {"rmse"};
+    prom_sink_emit(sink, mae, e.mae);
+    prom_sink_emit(sink, rmse, e.rmse);
+}
+
+static void serve_collect_lag(struct prom_sink *sink, void *opaque)
+{
+    struct serve *s = opaque;
+    struct kafka_source_partition_lag lag[1024];
+    for (int i = 0; i < s->nthreads; i++) {
+        if (!s->threads[i].worker)
+            continue;
+        size_t n = worker_lag(s->threads[i].worker, lag, sizeof lag / sizeof lag[0]);
+        for (size_t j = 0; j < n && j < sizeof lag / sizeof lag[0]; j++) {
+            if (lag[j].lag < 0)
+                continue;
+            char partition[16];
+            snprintf(partition, sizeof partition, "%d", (int)lag[j].partition);
+            const char *labels[] = {s->cfg->input.topic, partition};
+            prom_sink_emit(sink, labels, (double)lag[j].lag);
+        }
+    }
+}
+
+/* Registers the service's metrics; the workers update the histograms and dead letters. */
+static void serve_register_metrics(struct serve *s)
+{
+    struct prom_registry *r = s->registry = prom_registry_new();
+    static const struct {
+        const char *name, *help;
+        size_t offset;
+    } counters[] = {
+        {"tributary_records_consumed_total", "Records taken from the input topic",
+         offsetof(struct worker_stats, consumed)},
+        {"tributary_records_predicted_total", "Predictions acknowledged by the broker",
+         offsetof(struct worker_stats, predicted)},
+        {"tributary_records_rewound_total", "Records to be read again after a failed delivery",
+         offsetof(struct worker_stats, rewound)},
+        {"tributary_batches_total", "Micro-batches scored", offsetof(struct worker_stats, batches)},
+        {"tributary_model_swaps_total", "New model versions taken into service",
+         offsetof(struct worker_stats, models_swapped)},
+        {"tributary_models_refused_total",
+         "New model versions refused (not loadable, or not fitting the input)",
+         offsetof(struct worker_stats, models_refused)},
+    };
+    for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
+        prom_collector(r, counters[i].name, counters[i].help, PROM_COUNTER, NULL, 0,
+                       serve_emit_counter, (char *)&s->stats + counters[i].offset);
+    const char *reason[] = {"reason"};
+    s->metrics.dead_lettered =
+        prom_counter(r, "tributary_records_dead_lettered_total",
+                     "Dead-letter copies acknowledged, by the class of their reason", reason, 1);
+    double bounds[16];
+    prom_buckets_exponential(1, 4, 10, bounds);
+    s->metrics.batch_records =
+        prom_child(prom_histogram(r, "tributary_batch_records", "Records per micro-batch", NULL, 0,
+                                  bounds, 10),
+                   NULL);
+    prom_buckets_exponential(0.0005, 2, 16, bounds);
+    s->metrics.batch_seconds =
+        prom_child(prom_histogram(r, "tributary_batch_seconds",
+                                  "Time of a micro-batch from poll to its settled outputs", NULL, 0,
+                                  bounds, 16),
+                   NULL);
+    prom_buckets_exponential(0.001, 2, 16, bounds);
+    s->metrics.latency_seconds =
+        prom_child(prom_histogram(r, "tributary_end_to_end_seconds",
+                                  "From a record's timestamp to its output's acknowledgement", NULL,
+                                  0, bounds, 16),
+                   NULL);
+    const char *model[] = {"name", "version", "kind"};
+    prom_collector(r, "tributary_model_info", "The model being served (value 1)", PROM_GAUGE, model,
+                   3, serve_collect_model, s);
+    prom_collector(r, "tributary_partitions_assigned", "Input partitions assigned to the workers",
+                   PROM_GAUGE, NULL, 0, serve_collect_assigned, s);
+    prom_collector(r, "tributary_key_table_keys", "Keys with a window history in the workers",
+                   PROM_GAUGE, NULL, 0, serve_collect_table_keys, s);
+    prom_collector(r, "tributary_key_table_bytes", "Bytes of the workers' window histories",
+                   PROM_GAUGE, NULL, 0, serve_collect_table_bytes, s);
+    const char *partition[] = {"topic", "partition"};
+    prom_collector(r, "tributary_consumer_lag",
+                   "Records of the input behind the group's committed offset, per partition "
+                   "(librdkafka statistics, every serve.statistics_interval_ms)",
+                   PROM_GAUGE, partition, 2, serve_collect_lag, s);
+    const char *metric[] = {"metric"};
+    prom_collector(r, "tributary_prequential_error",
+                   "Error of predictions against the labels their records carried, before "
+                   "learning from them",
+                   PROM_GAUGE, metric, 1, serve_collect_prequential, s);
+}
+
 int serve_new(const struct config *cfg, struct serve **out, char *err, size_t errsz)
 {
     /* Each worker thread runs its own BLAS calls on its own batch: OpenBLAS's
@@ -191,6 +333,8 @@ int serve_new(const struct config *cfg, struct serve **out, char *err, size_t er
     struct serve *s = mem_calloc(1, sizeof *s);
     s->cfg = cfg;
     int status = serve_load_model(s, err, errsz);
+    if (status == TB_OK)
+        serve_register_metrics(s);
     if (status == TB_OK)
         status = serve_resolve_kafka(s, err, errsz);
     if (status == TB_OK)
@@ -206,6 +350,7 @@ int serve_new(const struct config *cfg, struct serve **out, char *err, size_t er
         .nprops = s->nprops,
         .models = &s->models,
         .stats = &s->stats,
+        .metrics = &s->metrics,
         .stop = &s->stop,
         .joined = &s->joined,
         .committed = &s->committed,
@@ -290,6 +435,61 @@ int serve_assigned(const struct serve *s)
     return total;
 }
 
+void serve_table(struct serve *s, size_t *keys, size_t *bytes)
+{
+    *keys = *bytes = 0;
+    for (int i = 0; i < s->nthreads; i++) {
+        size_t k = 0, b = 0;
+        if (s->threads[i].worker)
+            worker_table(s->threads[i].worker, &k, &b);
+        *keys += k;
+        *bytes += b;
+    }
+}
+
+void serve_prequential(struct serve *s, struct metrics_running *into)
+{
+    for (int i = 0; i < s->nthreads; i++)
+        if (s->threads[i].worker)
+            worker_prequential(s->threads[i].worker, into);
+}
+
+void serve_peek(struct serve *s, const struct pipeline *pipeline, const struct pipeline_rows *rows,
+                double *out)
+{
+    size_t p = pipeline_nfeatures(pipeline), width = pipeline_ninputs(pipeline);
+    struct pipeline_state *fresh = NULL;
+    for (size_t r = 0; r < rows->nrows; r++) {
+        struct pipeline_rows row = {
+            .nrows = 1,
+            .values = rows->values + r * width,
+            .keys = rows->keys ? rows->keys + r : NULL,
+            .key_lens = rows->keys ? rows->key_lens + r : NULL,
+        };
+        bool held = false;
+        for (int i = 0; !held && i < s->nthreads; i++)
+            held = s->threads[i].worker &&
+                   worker_peek(s->threads[i].worker, pipeline, &row, out + r * p);
+        if (held)
+            continue;
+        if (!fresh)
+            fresh = pipeline_state_new(pipeline);
+        pipeline_peek(pipeline, fresh, &row, out + r * p);
+    }
+    pipeline_state_destroy(fresh);
+}
+
+struct prom_registry *serve_registry(struct serve *s)
+{
+    return s->registry;
+}
+
+struct live_model *serve_acquire_model(struct serve *s)
+{
+    unsigned generation;
+    return live_model_slot_acquire(&s->models, &generation);
+}
+
 const struct worker_stats *serve_stats(const struct serve *s)
 {
     return &s->stats;
@@ -326,5 +526,6 @@ void serve_destroy(struct serve *s)
     free(s->props);
     free(s->model_name);
     free(s->schema);
+    prom_registry_destroy(s->registry);
     free(s);
 }

@@ -41,6 +41,25 @@ const char *serve_bootstraps(const struct serve *serve);
 /* Partitions assigned across all workers. */
 int serve_assigned(const struct serve *serve);
 
+/* The keys and bytes of the workers' window histories, summed; thread-safe. */
+void serve_table(struct serve *serve, size_t *keys, size_t *bytes);
+
+/* Adds the workers' prequential error to *into; thread-safe. */
+void serve_prequential(struct serve *serve, struct metrics_running *into);
+
+/* Computes the features of rows with pipeline, each row as the next record of its key: with
+ * the window history of the worker that holds the key, left as it is, or from an empty one for
+ * a key no worker holds (or no key). For real-time requests. Thread-safe. */
+void serve_peek(struct serve *serve, const struct pipeline *pipeline,
+                const struct pipeline_rows *rows, double *out);
+
+/* The service's metrics (records, dead letters by reason, batch and latency histograms, the
+ * model, assignment, window tables, prequential error); more families may be added to it. */
+struct prom_registry *serve_registry(struct serve *serve);
+
+/* A reference to the model being served; the caller drops it with live_model_release. */
+struct live_model *serve_acquire_model(struct serve *serve);
+
 /* Live counters. */
 const struct worker_stats *serve_stats(const struct serve *serve);
 

@@ -7,12 +7,14 @@
 #include "models/artefact.h"
 #include "models/linear.h"
 #include "models/pipeline.h"
+#include "service/clock.h"
 #include "service/error.h"
 #include "service/log.h"
 #include "service/mem.h"
 
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -43,11 +45,13 @@ struct worker {
     rd_kafka_topic_t *dead_letter_topic;
     struct live_model *model;     /* this worker's reference */
     unsigned generation;          /* of the slot, when model was taken */
+    pthread_mutex_t lock;         /* guards state and prequential against metric readers */
     struct pipeline_state *state; /* per-key window history */
-    size_t ninputs;               /* pipeline inputs per record */
-    size_t nfields;               /* the plan's columns: the inputs, then the label if any */
-    size_t nfeatures;             /* pipeline outputs */
-    size_t width;                 /* model outputs per record */
+    struct metrics_running prequential;
+    size_t ninputs;   /* pipeline inputs per record */
+    size_t nfields;   /* the plan's columns: the inputs, then the label if any */
+    size_t nfeatures; /* pipeline outputs */
+    size_t width;     /* model outputs per record */
 
     /* Per-batch buffers, grown to the largest batch (for the current model) and reused. */
     size_t cap;
@@ -60,6 +64,7 @@ struct worker {
     double *decided;  /* the prediction: a value, or the most probable class */
     double *labels;
     size_t *decoded;       /* batch index of each decoded record */
+    const char **reasons;  /* per batch index: the class of its dead letter's reason */
     unsigned char *failed; /* per batch index: its output was refused */
     struct worker_partition *partitions;
     size_t npartitions, partitions_cap;
@@ -91,7 +96,25 @@ static void worker_reserve(struct worker *w, size_t n)
     w->decided = mem_realloc(w->decided, n * sizeof *w->decided);
     w->labels = mem_realloc(w->labels, n * sizeof *w->labels);
     w->decoded = mem_realloc(w->decoded, n * sizeof *w->decoded);
+    w->reasons = mem_realloc(w->reasons, n * sizeof *w->reasons);
     w->failed = mem_realloc(w->failed, n);
+}
+
+/* A reason's class, for the dead-letter metric's label: reasons carry byte offsets and field
+ * names, too many distinct values for a label. */
+static const char *worker_reason_class(const char *reason)
+{
+    static const struct {
+        const char *needle, *label;
+    } classes[] = {
+        {"empty record", "empty"},      {"truncated", "truncated"}, {"is null", "null"},
+        {"is NaN", "not_finite"},       {"infinite", "not_finite"}, {"union index", "bad_union"},
+        {"trailing", "trailing_bytes"},
+    };
+    for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++)
+        if (strstr(reason, classes[i].needle))
+            return classes[i].label;
+    return "malformed";
 }
 
 /* Queues the dead-letter copy of msg: its original key and bytes, with the
@@ -286,10 +309,42 @@ static void worker_take_model(struct worker *w)
     live_model_release(old);
 }
 
+/* Updates the metrics with a settled batch: its size and time, the latency of each output
+ * acknowledged, dead letters by reason, and the prequential error of labelled records. */
+static void worker_measure(struct worker *w, rd_kafka_message_t **msgs, size_t n, size_t ndecoded,
+                           int64_t started_ms)
+{
+    const struct worker_metrics *m = w->shared->metrics;
+    int64_t now_ms = clock_wall_ms();
+    bool regression = artefact_model(w->model->artefact)->kind == LINEAR_RIDGE;
+    pthread_mutex_lock(&w->lock);
+    for (size_t j = 0; j < ndecoded; j++)
+        if (regression && !w->failed[w->decoded[j]] && isfinite(w->labels[j]))
+            metrics_running_add(&w->prequential, w->labels[j], w->decided[j]);
+    pthread_mutex_unlock(&w->lock);
+    if (!m)
+        return;
+    prom_observe(m->batch_records, (double)n);
+    prom_observe(m->batch_seconds, (double)(clock_monotonic_ms() - started_ms) / 1000.0);
+    for (size_t i = 0; i < n; i++) {
+        if (w->failed[i])
+            continue;
+        if (w->reasons[i]) {
+            prom_inc(prom_child(m->dead_lettered, &w->reasons[i]));
+            continue;
+        }
+        int64_t stamp = rd_kafka_message_timestamp(msgs[i], NULL);
+        if (stamp > 0)
+            prom_observe(m->latency_seconds, (double)(now_ms - stamp) / 1000.0);
+    }
+}
+
 static void worker_on_batch(void *opaque, rd_kafka_message_t **msgs, size_t n)
 {
     struct worker *w = opaque;
     struct worker_stats *stats = w->shared->stats;
+    int64_t started_ms = clock_monotonic_ms();
+    pthread_mutex_lock(&w->lock);
     if (live_model_slot_changed(w->shared->models, w->generation))
         worker_take_model(w);
     size_t q = w->ninputs;
@@ -305,9 +360,11 @@ static void worker_on_batch(void *opaque, rd_kafka_message_t **msgs, size_t n)
                               : tb_fail(reason, sizeof reason, TB_PARSE, "empty record value");
         if (rc != TB_OK) {
             worker_dead_letter(w, msg, i, reason);
+            w->reasons[i] = worker_reason_class(reason);
             ndead++;
             continue;
         }
+        w->reasons[i] = NULL;
         memcpy(&w->inputs[ndecoded * q], w->row, q * sizeof *w->row);
         w->labels[ndecoded] = w->nfields > q ? w->row[q] : NAN;
         w->keys[ndecoded] = msg->key ? msg->key : "";
@@ -318,6 +375,7 @@ static void worker_on_batch(void *opaque, rd_kafka_message_t **msgs, size_t n)
     struct pipeline_rows rows = {
         .nrows = ndecoded, .values = w->inputs, .keys = w->keys, .key_lens = w->key_lens};
     pipeline_transform(artefact_pipeline(a), w->state, &rows, w->features);
+    pthread_mutex_unlock(&w->lock);
     linear_predict(artefact_model(a), w->features, ndecoded, w->outputs);
     linear_decide(artefact_model(a), w->outputs, ndecoded, w->decided);
     for (size_t j = 0; j < ndecoded; j++) {
@@ -337,6 +395,7 @@ static void worker_on_batch(void *opaque, rd_kafka_message_t **msgs, size_t n)
     atomic_fetch_add(&stats->rewound, nfailed);
     atomic_fetch_add(&stats->predicted, ndecoded - nfailed_predictions);
     atomic_fetch_add(&stats->dead_lettered, ndead - (nfailed - nfailed_predictions));
+    worker_measure(w, msgs, n, ndecoded, started_ms);
     worker_back_off(w, rewound);
 }
 
@@ -347,6 +406,7 @@ struct worker *worker_new(int id, const struct worker_shared *shared, int *statu
     struct worker *w = mem_calloc(1, sizeof *w);
     w->id = id;
     w->shared = shared;
+    pthread_mutex_init(&w->lock, NULL);
     worker_take_model(w);
 
     *status = TB_KAFKA; /* the properties were checked by serve: what fails now is Kafka */
@@ -368,6 +428,7 @@ struct worker *worker_new(int id, const struct worker_shared *shared, int *statu
         .group_id = cfg->serve.group_id,
         .topic = cfg->input.topic,
         .commit_interval_ms = cfg->serve.commit_interval_ms,
+        .statistics_interval_ms = cfg->serve.statistics_interval_ms,
         .on_batch = worker_on_batch,
         .on_revoke = worker_on_revoke,
         .opaque = w,
@@ -430,6 +491,38 @@ int worker_run(struct worker *w)
     return status;
 }
 
+void worker_table(struct worker *w, size_t *keys, size_t *bytes)
+{
+    pthread_mutex_lock(&w->lock);
+    *keys = w->state ? pipeline_state_keys(w->state) : 0;
+    *bytes = w->state ? pipeline_state_bytes(w->state) : 0;
+    pthread_mutex_unlock(&w->lock);
+}
+
+bool worker_peek(struct worker *w, const struct pipeline *pipeline, const struct pipeline_rows *row,
+                 double *out)
+{
+    pthread_mutex_lock(&w->lock);
+    bool held = w->state && row->keys && pipeline_state_fits(w->state, pipeline) &&
+                pipeline_state_has(w->state, row->keys[0], row->key_lens[0]);
+    if (held)
+        pipeline_peek(pipeline, w->state, row, out);
+    pthread_mutex_unlock(&w->lock);
+    return held;
+}
+
+size_t worker_lag(struct worker *w, struct kafka_source_partition_lag *out, size_t cap)
+{
+    return w->source ? kafka_source_lag(w->source, out, cap) : 0;
+}
+
+void worker_prequential(struct worker *w, struct metrics_running *into)
+{
+    pthread_mutex_lock(&w->lock);
+    metrics_running_merge(into, &w->prequential);
+    pthread_mutex_unlock(&w->lock);
+}
+
 int worker_assigned(const struct worker *w)
 {
     return w->source ? kafka_source_assigned(w->source) : 0;
@@ -444,9 +537,11 @@ void worker_destroy(struct worker *w)
     pipeline_state_destroy(w->state);
     live_model_release(w->model);
     avro_wire_buf_free(&w->encoded);
+    pthread_mutex_destroy(&w->lock);
     free(w->fences);
     free(w->partitions);
     free(w->failed);
+    free(w->reasons);
     free(w->decoded);
     free(w->labels);
     free(w->decided);

@@ -5,8 +5,12 @@
 #define TRIBUTARY_WORKER_H
 
 #include "connectors/kafka_conf.h"
+#include "connectors/kafka_source.h"
+#include "models/metrics.h"
+#include "models/pipeline.h"
 #include "service/config.h"
 #include "service/live_model.h"
+#include "service/prom.h"
 
 #include <stdatomic.h>
 #include <stddef.h>
@@ -22,6 +26,14 @@ struct worker_stats {
     atomic_ullong models_refused; /* new versions that failed to load or to fit the input */
 };
 
+/* The service's Prometheus metrics that workers update as they go. */
+struct worker_metrics {
+    struct prom_metric *batch_records;   /* histogram: records per micro-batch */
+    struct prom_metric *batch_seconds;   /* histogram: a batch from poll to settled outputs */
+    struct prom_metric *latency_seconds; /* histogram: record timestamp to acknowledged output */
+    struct prom_family *dead_lettered;   /* counter, label "reason": acknowledged dead letters */
+};
+
 /* What every worker of a service shares; all of it outlives the workers. */
 struct worker_shared {
     const struct config *cfg;
@@ -29,6 +41,7 @@ struct worker_shared {
     size_t nprops;
     struct live_model_slot *models; /* the model to serve; workers take a new one between batches */
     struct worker_stats *stats;
+    const struct worker_metrics *metrics;
     atomic_int *stop;      /* set to ask every worker to drain and leave */
     atomic_int *joined;    /* workers that have had their first assignment */
     atomic_int *committed; /* workers that made their final commit */
@@ -56,6 +69,24 @@ int worker_run(struct worker *worker);
 
 /* Partitions currently assigned to this worker. */
 int worker_assigned(const struct worker *worker);
+
+/* The keys the worker's window history holds, and its bytes. Thread-safe. */
+void worker_table(struct worker *worker, size_t *keys, size_t *bytes);
+
+/* When the worker's window history holds the key of the one row, computes the row's features
+ * with pipeline as if the record joined that history (pipeline_peek: the history is left as it
+ * is) and returns true; otherwise returns false and writes nothing. Thread-safe. */
+bool worker_peek(struct worker *worker, const struct pipeline *pipeline,
+                 const struct pipeline_rows *row, double *out);
+
+/* The consumer lag of the worker's partitions, from the latest librdkafka statistics
+ * (kafka_source_lag: the count, which may exceed cap). Thread-safe. */
+size_t worker_lag(struct worker *worker, struct kafka_source_partition_lag *out, size_t cap);
+
+/* Adds to *into the prequential error of the worker's predictions so far: each prediction of
+ * a record that carried a label, against that label, the prediction made before the record's
+ * label could be learned from (regression models; classifiers add nothing yet). Thread-safe. */
+void worker_prequential(struct worker *worker, struct metrics_running *into);
 
 /* Frees the worker; accepts NULL. */
 void worker_destroy(struct worker *worker);

@@ -6,6 +6,8 @@ set -u
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$REPO"
 WORK=$(mktemp -d /tmp/tributary-e2e.XXXXXX)
+# serve's HTTP endpoint on a free port, so that tests never compete for 8080.
+export TRIBUTARY_HTTP_ADDRESS=127.0.0.1:0
 PIDS=()
 FAILED=0
 

@@ -24,7 +24,8 @@ check "train fits the history and writes the artefact" \
 check "inspect prints the manifest with name, features and checksum" \
   bash -c "grep -q '\"fleet-rul\"' '$WORK/manifest.json' && grep -q '\"vibration\"' '$WORK/manifest.json' && grep -q 'crc32:' '$WORK/manifest.json'"
 
-"$TRIBUTARY_BIN" serve -c "$cfg" >"$WORK/serve.out" 2>"$WORK/serve.err" &
+TRIBUTARY_SERVE_STATISTICS_INTERVAL_MS=200 \
+  "$TRIBUTARY_BIN" serve -c "$cfg" >"$WORK/serve.out" 2>"$WORK/serve.err" &
 SERVE_PID=$!
 PIDS+=("$SERVE_PID")
 
@@ -51,6 +52,123 @@ import avro.schema, avro.io, io, sys
 schema = avro.schema.parse(open('config/schemas/prediction.avsc').read())
 rec = avro.io.DatumReader(schema).read(avro.io.BinaryDecoder(io.BytesIO(open('$WORK/one.avro','rb').read())))
 sys.exit(0 if rec['model'] == 'fleet-rul' and rec['key'].startswith('m-') and rec['label'] is not None else 1)"
+
+# The HTTP endpoint, on the port serve logged.
+port=$(sed -n 's/.*HTTP endpoint on port \([0-9]*\).*/\1/p' "$WORK/serve.err" | head -1)
+check "serve logs the port of its HTTP endpoint" test -n "$port"
+http() { # METHOD PATH -> "status body" on one line per request, via Python's standard library
+  /usr/bin/python3 -c "
+import sys, urllib.request, urllib.error
+req = urllib.request.Request('http://127.0.0.1:$port' + sys.argv[2], method=sys.argv[1])
+try:
+    with urllib.request.urlopen(req, timeout=10) as r:
+        print(r.status); sys.stdout.write(r.read().decode())
+except urllib.error.HTTPError as e:
+    print(e.code); sys.stdout.write(e.read().decode())" "$1" "$2"
+}
+http GET /healthz >"$WORK/healthz"
+check "GET /healthz answers 200 alive" \
+  bash -c "head -1 '$WORK/healthz' | grep -qx 200 && grep -q '\"status\":\"alive\"' '$WORK/healthz'"
+http GET /readyz >"$WORK/readyz"
+check "GET /readyz answers 200 ready with partitions and the model" \
+  /usr/bin/python3 -c "
+import json, sys
+lines = open('$WORK/readyz').read().split('\n', 1)
+d = json.loads(lines[1])
+sys.exit(0 if lines[0] == '200' and d['ready'] and d['assigned_partitions'] == 8 and d['model'] == 'fleet-rul' else 1)"
+http GET /v1/models >"$WORK/models"
+check "GET /v1/models lists the served model's manifest" \
+  /usr/bin/python3 -c "
+import json, sys
+lines = open('$WORK/models').read().split('\n', 1)
+m = json.loads(lines[1])['models']
+sys.exit(0 if lines[0] == '200' and len(m) == 1 and m[0]['name'] == 'fleet-rul' and m[0]['version'] == 1 else 1)"
+http GET /nowhere >"$WORK/404"
+check "an unknown path is a 404 with a JSON error" \
+  bash -c "head -1 '$WORK/404' | grep -qx 404 && grep -q '\"error\"' '$WORK/404'"
+http POST /metrics >"$WORK/405"
+check "a wrong method is a 405 with a JSON error" \
+  bash -c "head -1 '$WORK/405' | grep -qx 405 && grep -q '\"error\"' '$WORK/405'"
+post() { # PATH BODY -> "status" then the body
+  /usr/bin/python3 -c "
+import sys, urllib.request, urllib.error
+req = urllib.request.Request('http://127.0.0.1:$port' + sys.argv[1], data=sys.argv[2].encode(), method='POST',
+                             headers={'Content-Type': 'application/json'})
+try:
+    with urllib.request.urlopen(req, timeout=10) as r:
+        print(r.status); sys.stdout.write(r.read().decode())
+except urllib.error.HTTPError as e:
+    print(e.code); sys.stdout.write(e.read().decode())" "$1" "$2"
+}
+# The input record behind one streamed prediction, sent again over HTTP: the same score.
+/usr/bin/python3 -c "
+import avro.schema, avro.io, io, json
+schema = avro.schema.parse(open('config/schemas/prediction.avsc').read())
+p = avro.io.DatumReader(schema).read(avro.io.BinaryDecoder(io.BytesIO(open('$WORK/one.avro','rb').read())))
+print(p['source_partition'], p['source_offset'], repr(p['prediction']))" >"$WORK/one.where"
+read -r part offset streamed <"$WORK/one.where"
+kcat -b "$BOOTSTRAP" -C -t telemetry -p "$part" -o "$offset" -c 1 -e -q -f '%s' 2>/dev/null >"$WORK/one.in"
+instance=$(/usr/bin/python3 -c "
+import avro.schema, avro.io, io, json
+schema = avro.schema.parse(open('config/schemas/telemetry.avsc').read())
+r = avro.io.DatumReader(schema).read(avro.io.BinaryDecoder(io.BytesIO(open('$WORK/one.in','rb').read())))
+r = {k: v for k, v in r.items() if isinstance(v, (int, float, str)) or v is None}
+r['key'] = r['machine_id']
+print(json.dumps({'instances': [r, r]}))")
+post /v1/models/fleet-rul/predict "$instance" >"$WORK/predict"
+check "POST predict scores a streamed record over HTTP exactly as the stream did" \
+  /usr/bin/python3 -c "
+import json, sys
+lines = open('$WORK/predict').read().split('\n', 1)
+d = json.loads(lines[1])
+ok = (lines[0] == '200' and d['model'] == 'fleet-rul' and d['version'] == 1 and len(d['predictions']) == 2
+      and all(abs(x['prediction'] - $streamed) <= 1e-9 * max(1, abs($streamed)) for x in d['predictions']))
+sys.exit(0 if ok else 1)"
+post /v1/models/fleet-rul/predict '{"instances": [{"load": 1}' >"$WORK/bad-json"
+check "malformed JSON is a 400 with a JSON error" \
+  bash -c "head -1 '$WORK/bad-json' | grep -qx 400 && grep -q '\"error\": \"malformed JSON' '$WORK/bad-json'"
+post /v1/models/fleet-rul/predict '{"instances": [{"load": 1}]}' >"$WORK/missing"
+check "a missing input is a 400 naming it" \
+  bash -c "head -1 '$WORK/missing' | grep -qx 400 && grep -q \"input 'ambient_temp' is missing\" '$WORK/missing'"
+post /v1/models/other/predict '{"instances": [{"load": 1}]}' >"$WORK/other"
+check "another model's name is a 404" \
+  bash -c "head -1 '$WORK/other' | grep -qx 404 && grep -q \"unknown model 'other'\" '$WORK/other'"
+
+http GET /metrics | tail -n +2 >"$WORK/metrics"
+cat >"$WORK/metrics_check.py" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+def value(series):
+    m = re.search('^' + re.escape(series) + r' (\S+)$', text, re.M)
+    return float(m.group(1)) if m else None
+dead = sum(float(v) for v in re.findall(
+    r'^tributary_records_dead_lettered_total\{reason="[a-z_]+"\} (\S+)$', text, re.M))
+lags = [float(v) for v in re.findall(
+    r'^tributary_consumer_lag\{topic="telemetry",partition="[0-7]"\} (\S+)$', text, re.M)]
+checks = {
+    'consumed': value('tributary_records_consumed_total') == 4000,
+    'predicted': value('tributary_records_predicted_total') == 3960,
+    'dead letters by reason': dead == 40,
+    'batch histogram': value('tributary_batch_records_count') == value('tributary_batches_total')
+                       and value('tributary_batch_records_sum') == 4000,
+    'latency histogram': value('tributary_end_to_end_seconds_count') == 3960,
+    'assigned': value('tributary_partitions_assigned') == 8,
+    'model info': 'tributary_model_info{name="fleet-rul",version="1",kind="ridge"} 1' in text,
+    'prequential': (value('tributary_prequential_error{metric="mae"}') or 0) > 0,
+    'http 200': 'tributary_http_requests_total{route="/healthz",method="GET",status="200"} 1' in text,
+    'http 404': 'tributary_http_requests_total{route="unmatched",method="GET",status="404"} 1' in text,
+    'lag of the 8 partitions': len(lags) == 8 and all(0 <= v <= 4000 for v in lags),
+}
+bad = [k for k, ok in checks.items() if not ok]
+print('metrics checks failed:', bad, file=sys.stderr) if bad else None
+sys.exit(1 if bad else 0)
+PY
+check "GET /metrics counts what serve did" /usr/bin/python3 "$WORK/metrics_check.py" "$WORK/metrics"
+if command -v promtool >/dev/null; then
+  check "the exposition passes promtool check metrics" bash -c "promtool check metrics <'$WORK/metrics'"
+else
+  ok "the exposition passes promtool check metrics # SKIP promtool is not installed"
+fi
 
 start=$SECONDS
 stop_process "$SERVE_PID" 30

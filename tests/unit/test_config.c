@@ -132,6 +132,11 @@ static void assert_documented_defaults(const struct config *c)
     assert_int_equal(c->serve.commit_interval_ms, 1000);
     assert_string_equal(c->serve.model, "");
     assert_int_equal(c->serve.drain_timeout_ms, 10000);
+    assert_string_equal(c->http.address, "127.0.0.1:8080");
+    assert_int_equal(c->http.max_body_bytes, 1048576);
+    assert_int_equal(c->http.header_timeout_ms, 10000);
+    assert_int_equal(c->http.idle_timeout_ms, 60000);
+    assert_int_equal(c->http.max_connections, 256);
     assert_int_equal(c->broker.brokers, 3);
     assert_int_equal(c->broker.partitions, 8);
     assert_string_equal(c->train.input, "");
@@ -533,7 +538,7 @@ static void test_env_reaches_every_key(void **state)
         config_destroy(via_env);
         config_destroy(via_set);
     }
-    assert_int_equal(nkeys, 60); /* the keys the table documents */
+    assert_int_equal(nkeys, 66); /* the keys the table documents */
 }
 
 static void test_env_names_are_unique(void **state)

@@ -12,6 +12,7 @@
 #include "tests/unit/support.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1394,6 +1395,448 @@ static void test_fit_refuses_bad_options(void **state)
     }
 }
 
+/* --- pipeline_peek ---------------------------------------------------------------------------- */
+
+/* Keys of the peek tests: histories use the first PEEK_KNOWN (the last of them, "zeta", for two
+ * records only, so that its ring is not full), queries may also use the others, which no state
+ * holds. */
+static const char *const peek_keys[] = {"alpha",   "beta", "gamma", "delta",
+                                        "epsilon", "zeta", "eta",   "theta"};
+#define PEEK_KNOWN  6
+#define PEEK_INPUTS 4 /* x0 x1 x2 c */
+
+/* Random input rows with their keys. */
+struct peek_batch {
+    size_t n;
+    double *values; /* n x PEEK_INPUTS */
+    const char **keys;
+    size_t *lens;
+};
+
+/* Fills b with n rows whose keys are drawn from peek_keys[first..first + nkeys): x0, x1 and x2
+ * on different scales, each missing with probability missing, and a category code c (an index
+ * into the dictionary of peek_fit, missing one time in ten). */
+static void peek_random(struct peek_batch *b, size_t n, size_t first, size_t nkeys, double missing)
+{
+    b->n = n;
+    b->values = mem_alloc(n * PEEK_INPUTS * sizeof(double));
+    b->keys = mem_alloc(n * sizeof(char *));
+    b->lens = mem_alloc(n * sizeof(size_t));
+    for (size_t i = 0; i < n; i++) {
+        size_t k = first + (size_t)(support_rng_uniform() * (double)nkeys);
+        b->keys[i] = peek_keys[k];
+        b->lens[i] = strlen(peek_keys[k]);
+        double *row = b->values + i * PEEK_INPUTS;
+        row[0] = 100.0 + 10.0 * support_rng_normal();
+        row[1] = support_rng_normal();
+        row[2] = 1000.0 * support_rng_uniform();
+        for (size_t j = 0; j < 3; j++)
+            if (support_rng_uniform() < missing)
+                row[j] = NAN;
+        row[3] = support_rng_uniform() < 0.1 ? NAN : floor(3.0 * support_rng_uniform());
+    }
+}
+
+/* A history: n random rows of the first PEEK_KNOWN - 1 keys, but for two rows of "zeta". */
+static void peek_history(struct peek_batch *b, size_t n, double missing)
+{
+    peek_random(b, n, 0, PEEK_KNOWN - 1, missing);
+    const size_t zeta[] = {n / 10, n / 2};
+    for (size_t k = 0; k < 2; k++) {
+        b->keys[zeta[k]] = peek_keys[PEEK_KNOWN - 1];
+        b->lens[zeta[k]] = strlen(peek_keys[PEEK_KNOWN - 1]);
+    }
+}
+
+static void peek_batch_free(struct peek_batch *b)
+{
+    free(b->lens);
+    free(b->keys);
+    free(b->values);
+}
+
+static struct pipeline_rows peek_rows(const struct peek_batch *b)
+{
+    return (struct pipeline_rows){
+        .nrows = b->n, .values = b->values, .keys = b->keys, .key_lens = b->lens};
+}
+
+/* One configuration of the peek tests. */
+struct peek_case {
+    enum pipeline_impute impute;
+    bool indicator;
+    size_t window;
+    unsigned stats;
+    enum pipeline_scale scale;
+};
+
+static const char *const peek_dictionary[] = {"red", "green", "blue"};
+
+/* Fits a pipeline of configuration pc to history (codes: indices into peek_dictionary). */
+static struct pipeline *peek_fit(const struct peek_case *pc, const struct peek_batch *history)
+{
+    static const char *const numeric[] = {"x0", "x1", "x2"};
+    static const char *const categorical[] = {"c"};
+    const char *const *dictionaries[] = {peek_dictionary};
+    const size_t ndictionary[] = {3};
+    struct pipeline_options o = {.numeric = numeric,
+                                 .nnumeric = 3,
+                                 .categorical = categorical,
+                                 .ncategorical = 1,
+                                 .impute = pc->impute,
+                                 .impute_value = -1.0,
+                                 .impute_indicator = pc->indicator,
+                                 .window = pc->window,
+                                 .window_stats = pc->stats,
+                                 .scale = pc->scale};
+    struct pipeline_rows rows = peek_rows(history);
+    char err[256] = "";
+    struct pipeline *p = pipeline_fit(&o, &rows, NULL, dictionaries, ndictionary, err, sizeof(err));
+    if (!p)
+        fail_msg("pipeline_fit: %s", err);
+    return p;
+}
+
+/* Turns b's category codes from indices into peek_dictionary into p's codes. */
+static void peek_recode(const struct pipeline *p, struct peek_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        double *code = &b->values[i * PEEK_INPUTS + 3];
+        if (!isnan(*code)) {
+            const char *name = peek_dictionary[(size_t)*code];
+            *code = (double)pipeline_category_index(p, 0, name, strlen(name));
+        }
+    }
+}
+
+/* Returns a new state that has transformed history. */
+static struct pipeline_state *peek_state(const struct pipeline *p, const struct peek_batch *history)
+{
+    double *out = mem_alloc(history->n * pipeline_nfeatures(p) * sizeof(double));
+    struct pipeline_state *s = pipeline_state_new(p);
+    struct pipeline_rows rows = peek_rows(history);
+    pipeline_transform(p, s, &rows, out);
+    free(out);
+    return s;
+}
+
+static const struct peek_case peek_cases[] = {
+    {PIPELINE_IMPUTE_MEAN, true, 4, PIPELINE_STAT_ALL, PIPELINE_SCALE_STANDARD},
+    {PIPELINE_IMPUTE_NONE, false, 3,
+     PIPELINE_STAT_MEAN | PIPELINE_STAT_STD | PIPELINE_STAT_LAST | PIPELINE_STAT_COUNT,
+     PIPELINE_SCALE_MINMAX},
+    {PIPELINE_IMPUTE_CONSTANT, true, 1, PIPELINE_STAT_ALL, PIPELINE_SCALE_NONE},
+    {PIPELINE_IMPUTE_MEAN, false, 7, PIPELINE_STAT_MIN | PIPELINE_STAT_MAX | PIPELINE_STAT_SLOPE,
+     PIPELINE_SCALE_STANDARD},
+};
+
+/* Peeks at a random query (known keys, unknown keys, keys repeated) on one of two states built
+ * from the same history and transforms it on the other: the same features, bit for bit; and the
+ * peeked state then transforms exactly as the one that was never peeked at. */
+static void test_peek_equals_transform(void **state)
+{
+    const struct peek_case *pc = *state;
+    support_rng_seed(20240611 + pc->window);
+    struct peek_batch history, query;
+    peek_history(&history, 200, 0.125);
+    peek_random(&query, 40, 0, sizeof(peek_keys) / sizeof(peek_keys[0]), 0.125);
+    struct pipeline *p = peek_fit(pc, &history);
+    peek_recode(p, &history);
+    peek_recode(p, &query);
+    size_t nf = pipeline_nfeatures(p);
+
+    struct pipeline_state *peeked = peek_state(p, &history), *twin = peek_state(p, &history);
+    assert_int_equal(pipeline_state_keys(peeked), PEEK_KNOWN);
+    size_t bytes = pipeline_state_bytes(peeked);
+    double *got = mem_alloc(query.n * nf * sizeof(double));
+    double *again = mem_alloc(query.n * nf * sizeof(double));
+    double *want = mem_alloc(query.n * nf * sizeof(double));
+    struct pipeline_rows rows = peek_rows(&query);
+
+    pipeline_peek(p, peeked, &rows, got);
+    pipeline_transform(p, twin, &rows, want);
+    assert_same_features(got, want, query.n, nf, "peek versus transform on a twin state");
+    /* The query used keys the state does not hold: none was added, nothing grew. */
+    assert_int_equal(pipeline_state_keys(twin), PEEK_KNOWN + 2);
+    assert_int_equal(pipeline_state_keys(peeked), PEEK_KNOWN);
+    assert_int_equal(pipeline_state_bytes(peeked), bytes);
+
+    /* Peeking again, and peeking at no rows, change nothing either. */
+    struct pipeline_rows none = {.nrows = 0, .values = query.values};
+    pipeline_peek(p, peeked, &none, NULL);
+    pipeline_peek(p, peeked, &rows, again);
+    assert_same_features(again, got, query.n, nf, "second peek");
+
+    /* Now the query becomes history of the peeked state: as if it had never been peeked at. */
+    pipeline_transform(p, peeked, &rows, again);
+    assert_same_features(again, want, query.n, nf, "transform after peeking");
+    assert_int_equal(pipeline_state_keys(peeked), PEEK_KNOWN + 2);
+    assert_int_equal(pipeline_state_bytes(peeked), pipeline_state_bytes(twin));
+    pipeline_transform(p, peeked, &rows, got);
+    pipeline_transform(p, twin, &rows, want);
+    assert_same_features(got, want, query.n, nf, "the next batch");
+
+    free(want);
+    free(again);
+    free(got);
+    pipeline_state_destroy(twin);
+    pipeline_state_destroy(peeked);
+    pipeline_destroy(p);
+    peek_batch_free(&query);
+    peek_batch_free(&history);
+}
+
+/* Rows of keys the state does not hold start from an empty window, as in a new state; none of
+ * them is added to the state. */
+static void test_peek_unknown_keys(void **state)
+{
+    (void)state;
+    support_rng_seed(99);
+    struct peek_batch history, query;
+    peek_history(&history, 200, 0.125);
+    peek_random(&query, 30, PEEK_KNOWN, 2, 0.125);
+    /* "alph", the first 4 bytes of "alphabet": a prefix of the known "alpha", yet another key. */
+    for (size_t i = 0; i < query.n; i += 3) {
+        query.keys[i] = "alphabet";
+        query.lens[i] = 4;
+    }
+    struct pipeline *p = peek_fit(&peek_cases[0], &history);
+    peek_recode(p, &history);
+    peek_recode(p, &query);
+    size_t nf = pipeline_nfeatures(p);
+    double *got = mem_alloc(query.n * nf * sizeof(double));
+    double *want = mem_alloc(query.n * nf * sizeof(double));
+    struct pipeline_rows rows = peek_rows(&query);
+
+    struct pipeline_state *fresh = pipeline_state_new(p);
+    pipeline_transform(p, fresh, &rows, want);
+    assert_int_equal(pipeline_state_keys(fresh), 3);
+    pipeline_state_destroy(fresh);
+
+    struct pipeline_state *s = peek_state(p, &history);
+    size_t bytes = pipeline_state_bytes(s);
+    pipeline_peek(p, s, &rows, got);
+    assert_same_features(got, want, query.n, nf, "unknown keys versus a new state");
+    assert_int_equal(pipeline_state_keys(s), PEEK_KNOWN);
+    assert_int_equal(pipeline_state_bytes(s), bytes);
+    pipeline_state_destroy(s);
+
+    /* And on a state with no key at all. */
+    struct pipeline_state *empty = pipeline_state_new(p);
+    bytes = pipeline_state_bytes(empty);
+    pipeline_peek(p, empty, &rows, got);
+    assert_same_features(got, want, query.n, nf, "an empty state");
+    assert_int_equal(pipeline_state_keys(empty), 0);
+    assert_int_equal(pipeline_state_bytes(empty), bytes);
+    pipeline_state_destroy(empty);
+
+    free(want);
+    free(got);
+    pipeline_destroy(p);
+    peek_batch_free(&query);
+    peek_batch_free(&history);
+}
+
+/* Rows of one key in one peek call see each other: checked against the window statistics of the
+ * key's records (its history, then the query) computed here, and against a twin state. */
+static void test_peek_repeated_key(void **state)
+{
+    (void)state;
+    enum { WINDOW = 4, NQUERY = 9, COUNT_COL = 3 + 3 * 4 };
+    const struct peek_case pc = {PIPELINE_IMPUTE_NONE, false, WINDOW,
+                                 PIPELINE_STAT_MEAN | PIPELINE_STAT_MIN | PIPELINE_STAT_MAX |
+                                     PIPELINE_STAT_LAST | PIPELINE_STAT_COUNT,
+                                 PIPELINE_SCALE_NONE};
+    support_rng_seed(4242);
+    struct peek_batch history, query;
+    peek_history(&history, 60, 0.0);
+    peek_random(&query, NQUERY, 1, 1, 0.0); /* all "beta" */
+    struct pipeline *p = peek_fit(&pc, &history);
+    peek_recode(p, &history);
+    peek_recode(p, &query);
+    size_t nf = pipeline_nfeatures(p);
+    assert_string_equal(pipeline_feature_name(p, 3), "x0_mean_4");
+    assert_string_equal(pipeline_feature_name(p, 3 + 4 + 3), "x1_last_4");
+    assert_string_equal(pipeline_feature_name(p, COUNT_COL), "window_count_4");
+
+    /* beta's records, oldest first: column j of record m is seq[m * 3 + j]. */
+    double seq[(60 + NQUERY) * 3];
+    size_t nseq = 0;
+    for (size_t i = 0; i < history.n; i++)
+        if (strcmp(history.keys[i], "beta") == 0)
+            memcpy(seq + 3 * nseq++, history.values + i * PEEK_INPUTS, 3 * sizeof(double));
+    size_t nhistory = nseq;
+    assert_true(nhistory > WINDOW);
+    for (size_t i = 0; i < NQUERY; i++)
+        memcpy(seq + 3 * nseq++, query.values + i * PEEK_INPUTS, 3 * sizeof(double));
+
+    /* The query's keys as NUL-terminated strings (key_lens NULL). */
+    struct pipeline_rows rows = {.nrows = NQUERY, .values = query.values, .keys = query.keys};
+    double *got = mem_alloc(NQUERY * nf * sizeof(double));
+    double *want = mem_alloc(NQUERY * nf * sizeof(double));
+    struct pipeline_state *s = peek_state(p, &history), *twin = peek_state(p, &history);
+    pipeline_peek(p, s, &rows, got);
+    char what[64];
+    for (size_t i = 0; i < NQUERY; i++) {
+        size_t m = nhistory + i, first = m + 1 - WINDOW;
+        const double *row = got + i * nf;
+        assert_true(row[COUNT_COL] == WINDOW);
+        for (size_t j = 0; j < 3; j++) {
+            double sum = 0.0, lo = INFINITY, hi = -INFINITY;
+            for (size_t t = first; t <= m; t++) {
+                sum += seq[3 * t + j];
+                lo = fmin(lo, seq[3 * t + j]);
+                hi = fmax(hi, seq[3 * t + j]);
+            }
+            snprintf(what, sizeof(what), "query row %zu: mean of x%zu", i, j);
+            support_assert_close(row[3 + 4 * j], sum / WINDOW, 1e-12, what);
+            assert_true(row[3 + 4 * j + 1] == lo);
+            assert_true(row[3 + 4 * j + 2] == hi);
+            assert_true(row[3 + 4 * j + 3] == seq[3 * m + j]);
+        }
+    }
+    pipeline_transform(p, twin, &rows, want);
+    assert_same_features(got, want, NQUERY, nf, "one key repeated");
+    pipeline_transform(p, s, &rows, got);
+    assert_same_features(got, want, NQUERY, nf, "transform after peeking");
+    pipeline_state_destroy(twin);
+    pipeline_state_destroy(s);
+
+    /* Without keys every row has the empty key; a key array of empty strings is the same. */
+    struct pipeline_rows history_rows = {.nrows = history.n, .values = history.values};
+    double *history_out = mem_alloc(history.n * nf * sizeof(double));
+    s = pipeline_state_new(p);
+    twin = pipeline_state_new(p);
+    pipeline_transform(p, s, &history_rows, history_out);
+    pipeline_transform(p, twin, &history_rows, history_out);
+    const char *empty_keys[NQUERY];
+    for (size_t i = 0; i < NQUERY; i++)
+        empty_keys[i] = "";
+    rows.keys = empty_keys;
+    pipeline_peek(p, s, &rows, got);
+    assert_int_equal(pipeline_state_keys(s), 1);
+    rows.keys = NULL;
+    pipeline_transform(p, twin, &rows, want);
+    assert_same_features(got, want, NQUERY, nf, "the empty key");
+    for (size_t i = 0; i < NQUERY; i++)
+        assert_true(got[i * nf + COUNT_COL] == WINDOW);
+    pipeline_state_destroy(twin);
+    pipeline_state_destroy(s);
+
+    free(history_out);
+    free(want);
+    free(got);
+    pipeline_destroy(p);
+    peek_batch_free(&query);
+    peek_batch_free(&history);
+}
+
+/* A pipeline without a window: state may be NULL, and each row's features are its own. */
+static void test_peek_without_window(void **state)
+{
+    (void)state;
+    const struct peek_case pc = {PIPELINE_IMPUTE_MEAN, true, 0, 0, PIPELINE_SCALE_STANDARD};
+    support_rng_seed(7);
+    struct peek_batch history, query;
+    peek_history(&history, 100, 0.125);
+    peek_random(&query, 25, 0, sizeof(peek_keys) / sizeof(peek_keys[0]), 0.125);
+    struct pipeline *p = peek_fit(&pc, &history);
+    peek_recode(p, &query);
+    size_t nf = pipeline_nfeatures(p);
+    assert_int_equal(nf, 3 + 3 + 3); /* x0 x1 x2, their indicators, c=blue c=green c=red */
+    double *got = mem_alloc(query.n * nf * sizeof(double));
+    double *want = mem_alloc(query.n * nf * sizeof(double));
+    struct pipeline_rows rows = peek_rows(&query);
+
+    pipeline_transform(p, NULL, &rows, want);
+    pipeline_peek(p, NULL, &rows, got);
+    assert_same_features(got, want, query.n, nf, "no window, state NULL");
+    /* One row at a time gives the same: no row depends on another. */
+    for (size_t i = 0; i < query.n; i++) {
+        struct pipeline_rows one = {.nrows = 1, .values = query.values + i * PEEK_INPUTS};
+        pipeline_peek(p, NULL, &one, got + i * nf);
+    }
+    assert_same_features(got, want, query.n, nf, "no window, one row per call");
+    /* A state that fits the pipeline (it has no window either) is accepted and left alone. */
+    struct pipeline_state *s = pipeline_state_new(p);
+    size_t bytes = pipeline_state_bytes(s);
+    pipeline_peek(p, s, &rows, got);
+    assert_same_features(got, want, query.n, nf, "no window, with a state");
+    assert_int_equal(pipeline_state_keys(s), 0);
+    assert_int_equal(pipeline_state_bytes(s), bytes);
+    struct pipeline_rows none = {.nrows = 0, .values = query.values};
+    pipeline_peek(p, NULL, &none, NULL);
+    pipeline_state_destroy(s);
+
+    free(want);
+    free(got);
+    pipeline_destroy(p);
+    peek_batch_free(&query);
+    peek_batch_free(&history);
+}
+
+/* What one thread of test_peek_concurrent does: peek at query on the shared state, many times. */
+struct peek_reader {
+    pthread_t thread;
+    const struct pipeline *pipeline;
+    const struct pipeline_state *state;
+    struct pipeline_rows rows;
+    double *out;
+    const double *want;
+    size_t mismatches;
+};
+
+static void *peek_reader_run(void *arg)
+{
+    struct peek_reader *r = arg;
+    size_t n = r->rows.nrows * pipeline_nfeatures(r->pipeline);
+    for (int round = 0; round < 50; round++) {
+        pipeline_peek(r->pipeline, r->state, &r->rows, r->out);
+        if (memcmp(r->out, r->want, n * sizeof(double)) != 0)
+            r->mismatches++;
+    }
+    return NULL;
+}
+
+/* Threads that share a state may peek at once (as under a read lock): each gets what one thread
+ * alone gets, every time (run under SANITIZE=thread, a write to the state would be a race). */
+static void test_peek_concurrent(void **state)
+{
+    (void)state;
+    enum { THREADS = 4 };
+    support_rng_seed(31337);
+    struct peek_batch history, query;
+    peek_history(&history, 200, 0.125);
+    peek_random(&query, 40, 0, sizeof(peek_keys) / sizeof(peek_keys[0]), 0.125);
+    struct pipeline *p = peek_fit(&peek_cases[0], &history);
+    peek_recode(p, &history);
+    peek_recode(p, &query);
+    size_t nf = pipeline_nfeatures(p);
+    struct pipeline_state *s = peek_state(p, &history);
+    struct pipeline_rows rows = peek_rows(&query);
+    double *want = mem_alloc(query.n * nf * sizeof(double));
+    pipeline_peek(p, s, &rows, want);
+
+    struct peek_reader readers[THREADS];
+    for (size_t t = 0; t < THREADS; t++) {
+        readers[t] = (struct peek_reader){.pipeline = p, .state = s, .rows = rows, .want = want};
+        readers[t].out = mem_alloc(query.n * nf * sizeof(double));
+        assert_int_equal(pthread_create(&readers[t].thread, NULL, peek_reader_run, &readers[t]), 0);
+    }
+    for (size_t t = 0; t < THREADS; t++) {
+        assert_int_equal(pthread_join(readers[t].thread, NULL), 0);
+        assert_int_equal(readers[t].mismatches, 0);
+        free(readers[t].out);
+    }
+    assert_int_equal(pipeline_state_keys(s), PEEK_KNOWN);
+
+    free(want);
+    pipeline_state_destroy(s);
+    pipeline_destroy(p);
+    peek_batch_free(&query);
+    peek_batch_free(&history);
+}
+
 /* --- C-MAPSS ---------------------------------------------------------------------------------- */
 
 /* Reads C-MAPSS train_FD001.txt (26 columns: unit cycle setting1..3 s1..s21) into keys (the
@@ -1577,6 +2020,23 @@ int main(void)
                    test_fit_refuses_bad_options, NULL),
         NAMED_CASE("C-MAPSS FD001: window 30 mean/std of s2 s3 s4 by unit vs numpy",
                    test_cmapss_fd001, NULL),
+        NAMED_CASE("peek = transform on a twin state, state unchanged: mean+indicator, window 4, "
+                   "every statistic, standard",
+                   test_peek_equals_transform, (void *)&peek_cases[0]),
+        NAMED_CASE("peek = transform on a twin state, state unchanged: no imputation (NaN), "
+                   "window 3, minmax",
+                   test_peek_equals_transform, (void *)&peek_cases[1]),
+        NAMED_CASE("peek = transform on a twin state, state unchanged: constant, window 1",
+                   test_peek_equals_transform, (void *)&peek_cases[2]),
+        NAMED_CASE("peek = transform on a twin state, state unchanged: window 7, some rings not "
+                   "full",
+                   test_peek_equals_transform, (void *)&peek_cases[3]),
+        NAMED_CASE("peek: keys unknown to the state start empty and are not added",
+                   test_peek_unknown_keys, NULL),
+        NAMED_CASE("peek: rows of one key in one call see each other (vs direct statistics)",
+                   test_peek_repeated_key, NULL),
+        NAMED_CASE("peek: a pipeline without a window, state NULL", test_peek_without_window, NULL),
+        NAMED_CASE("peek: threads sharing a state peek at once", test_peek_concurrent, NULL),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
