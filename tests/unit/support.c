@@ -6,11 +6,9 @@
 #include "service/error.h"
 #include "service/mem.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <ftw.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -19,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -568,51 +565,4 @@ struct model_watch *support_watch_new(const struct model_watch_options *options,
     if (!watch)
         fail_msg("model_watch_new: %s", err);
     return watch;
-}
-
-int support_http(int port, const char *method, const char *path, const char *request_body,
-                 char **body)
-{
-    if (body)
-        *body = NULL;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
-        close(fd);
-        return -1;
-    }
-    size_t blen = request_body ? strlen(request_body) : 0;
-    char head[1024];
-    int n = snprintf(head, sizeof head,
-                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-                     "Content-Length: %zu\r\n\r\n",
-                     method, path, blen);
-    if (write(fd, head, (size_t)n) != n ||
-        (blen && write(fd, request_body, blen) != (ssize_t)blen)) {
-        close(fd);
-        return -1;
-    }
-    size_t len = 0, cap = 4096;
-    char *answer = mem_alloc(cap);
-    for (;;) {
-        if (len + 1 >= cap)
-            answer = mem_realloc(answer, cap *= 2);
-        ssize_t got = read(fd, answer + len, cap - len - 1);
-        if (got <= 0)
-            break;
-        len += (size_t)got;
-    }
-    close(fd);
-    answer[len] = '\0';
-    int status = -1;
-    const char *start = strstr(answer, "\r\n\r\n");
-    if (sscanf(answer, "HTTP/1.%*d %d", &status) != 1 || !start)
-        status = -1;
-    if (body && start)
-        *body = mem_strdup(start + 4);
-    free(answer);
-    return status;
 }

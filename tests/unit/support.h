@@ -190,11 +190,4 @@ struct model_watch *support_watch_new(const struct model_watch_options *options,
 void support_on_artefact(struct artefact *artefact, const char *origin, void *opaque);
 void support_on_refused(int32_t version, const char *origin, const char *reason, void *opaque);
 
-/* An HTTP exchange on 127.0.0.1:port over a fresh connection: sends method, path and body
- * (NULL: none) with Connection: close, reads the whole answer. Returns the status code, with
- * the body (NUL-terminated, the caller frees it) in *body when body is not NULL; -1 when the
- * connection failed or the answer is not HTTP. */
-int support_http(int port, const char *method, const char *path, const char *request_body,
-                 char **body);
-
 #endif
