@@ -13,7 +13,7 @@ CC       := gcc
 DEB_PACKAGES := gcc make pkg-config librdkafka-dev libavro-dev libevent-dev \
                 libopenblas-dev liblapacke-dev libyaml-dev libjansson-dev libcmocka-dev \
                 kcat python3 python3-numpy python3-sklearn python3-avro clang-format \
-                prometheus
+                prometheus wrk
 
 PKGS      := rdkafka avro-c libevent libevent_pthreads yaml-0.1 jansson openblas lapacke
 # Recursive (=) so that pkg-config runs after `make deps` has installed things.

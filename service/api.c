@@ -9,6 +9,7 @@
 #include "service/live_model.h"
 #include "service/mem.h"
 #include "service/prom.h"
+#include "service/textfile.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -246,6 +247,58 @@ done:
     live_model_release(model);
 }
 
+/* POST /v1/models/{name}/reload: reads the model's source again and swaps a newer version in. */
+static void api_reload(const struct http_server_request *request,
+                       struct http_server_response *response, void *opaque)
+{
+    struct api *api = opaque;
+    const char *name = http_server_request_capture(request);
+    const char *serving = serve_model_name(api->serve);
+    if (strcmp(name, serving) != 0) {
+        http_server_respond_error(response, 404, "unknown model '%s' (serving '%s')", name,
+                                  serving);
+        return;
+    }
+    char err[768];
+    int version = 0;
+    bool swapped = false;
+    if (serve_reload(api->serve, &version, &swapped, err, sizeof err) != TB_OK) {
+        http_server_respond_error(response, 422,
+                                  "reload refused, the current version keeps "
+                                  "serving: %s",
+                                  err);
+        return;
+    }
+    struct live_model *model = serve_acquire_model(api->serve);
+    json_t *doc = json_pack("{s:b,s:i,s:s}", "reloaded", swapped, "read_version", version,
+                            "serving_version", model->version);
+    live_model_release(model);
+    api_respond_json(response, 200, doc);
+}
+
+/* The bearer token: http.token, or the first line of http.token_file. */
+static int api_token(const struct config *cfg, char **token, char *err, size_t errsz)
+{
+    *token = NULL;
+    if (cfg->http.token[0] && cfg->http.token_file[0])
+        return tb_fail(err, errsz, TB_CONFIG, "set http.token or http.token_file, not both");
+    if (!cfg->http.token_file[0]) {
+        *token = mem_strdup(cfg->http.token);
+        return TB_OK;
+    }
+    char *text = textfile_read(cfg->http.token_file, NULL, err, errsz);
+    if (!text)
+        return TB_CONFIG;
+    text[strcspn(text, "\r\n")] = '\0';
+    if (!text[0]) {
+        free(text);
+        return tb_fail(err, errsz, TB_CONFIG, "http.token_file %s: empty first line",
+                       cfg->http.token_file);
+    }
+    *token = text;
+    return TB_OK;
+}
+
 struct api *api_new(const struct config *cfg, struct serve *serve, int *status, char *err,
                     size_t errsz)
 {
@@ -260,16 +313,22 @@ struct api *api_new(const struct config *cfg, struct serve *serve, int *status, 
     api->seconds = prom_histogram(
         registry, "tributary_http_request_seconds",
         "HTTP request latency, from the first byte to the answer, by route", labels, 1, bounds, 16);
+    char *token = NULL;
+    *status = api_token(cfg, &token, err, errsz);
+    if (*status != TB_OK)
+        goto fail;
     struct http_server_options options = {
         .address = cfg->http.address,
         .max_body_bytes = (size_t)cfg->http.max_body_bytes,
         .header_timeout_ms = cfg->http.header_timeout_ms,
         .idle_timeout_ms = cfg->http.idle_timeout_ms,
         .max_connections = cfg->http.max_connections,
+        .bearer_token = token,
         .on_request = api_observe,
         .opaque = api,
     };
     api->server = http_server_new(&options, err, errsz);
+    free(token);
     if (!api->server) {
         *status = TB_CONFIG;
         goto fail;
@@ -291,6 +350,9 @@ struct api *api_new(const struct config *cfg, struct serve *serve, int *status, 
     }
     *status = http_server_route(api->server, "POST", "/v1/models/{name}/predict", 0, api_predict,
                                 api, err, errsz);
+    if (*status == TB_OK)
+        *status = http_server_route(api->server, "POST", "/v1/models/{name}/reload", 1, api_reload,
+                                    api, err, errsz);
     if (*status != TB_OK)
         goto fail;
     *status = TB_OK;

@@ -23,7 +23,11 @@ struct api;
  *                   history in the workers is used, not changed); answers {"model", "version",
  *                   "predictions": [{"prediction", "probabilities" for classifiers}], "classes"}.
  *                   400 for malformed JSON or a missing or mistyped input, 404 for another
- *                   model's name.
+ *                   model's name;
+ *   POST /v1/models/{name}/reload  reads the model's source again (serve_reload): 200
+ *                   {"reloaded", "read_version", "serving_version"}, or 422 when the version read
+ *                   is refused (the current one keeps serving). With http.token or
+ *                   http.token_file set it needs "Authorization: Bearer <token>" (401, 403).
  * Anything else is a JSON error: 404, 405, 413. cfg and serve must outlive the api. Returns the
  * api (free with api_destroy before the serve) or NULL with *status and a message in err. */
 struct api *api_new(const struct config *cfg, struct serve *serve, int *status, char *err,

@@ -93,6 +93,8 @@ static const struct config_field config_fields[] = {
     INT("http.max_body_bytes", http.max_body_bytes, "1048576", "1", "1073741824", "Longest request body accepted (413 beyond)"),
     INT("http.header_timeout_ms", http.header_timeout_ms, "10000", "100", "600000", "A client that sends nothing for this long while connecting or mid-request is dropped"),
     INT("http.idle_timeout_ms", http.idle_timeout_ms, "60000", "100", "3600000", "A kept-alive connection idle this long is closed"),
+    STRING("http.token", http.token, "", "Bearer token that POST /v1/models/{name}/reload requires (TRIBUTARY_HTTP_TOKEN); empty: none"),
+    STRING("http.token_file", http.token_file, "", "A file holding that token (its first line), instead of http.token"),
     INT("http.max_connections", http.max_connections, "256", "1", "100000", "Open HTTP connections; more are answered 503"),
     INT("broker.brokers", broker.brokers, "3", "1", "16", "Brokers in the embedded cluster"),
     INT("broker.partitions", broker.partitions, "8", "1", "1024", "Partitions per topic in the embedded cluster"),

@@ -66,6 +66,8 @@ struct config {
         int header_timeout_ms;
         int idle_timeout_ms;
         int max_connections;
+        char *token;      /* bearer token for POST .../reload, "" = none */
+        char *token_file; /* or a file holding it */
     } http;
     struct {
         int brokers;

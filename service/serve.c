@@ -479,6 +479,39 @@ void serve_peek(struct serve *s, const struct pipeline *pipeline, const struct p
     pipeline_state_destroy(fresh);
 }
 
+int serve_reload(struct serve *s, int *version, bool *swapped, char *err, size_t errsz)
+{
+    *swapped = false;
+    struct artefact *artefact = serve_first_artefact(s->cfg, err, errsz);
+    if (!artefact) {
+        atomic_fetch_add(&s->stats.models_refused, 1);
+        return TB_ARTEFACT;
+    }
+    if (strcmp(artefact_name(artefact), s->model_name) != 0) {
+        int rc = tb_fail(err, errsz, TB_ARTEFACT, "the artefact holds model '%s', not '%s'",
+                         artefact_name(artefact), s->model_name);
+        artefact_destroy(artefact);
+        atomic_fetch_add(&s->stats.models_refused, 1);
+        return rc;
+    }
+    *version = (int)artefact_version(artefact);
+    char reason[512];
+    struct live_model *model =
+        live_model_load(artefact, s->schema, s->cfg->input.label, reason, sizeof reason);
+    if (!model) {
+        atomic_fetch_add(&s->stats.models_refused, 1);
+        return tb_fail(err, errsz, TB_SCHEMA, "version %d does not fit %s: %s", *version,
+                       s->cfg->input.schema, reason);
+    }
+    *swapped = live_model_slot_swap(&s->models, model);
+    if (*swapped) {
+        atomic_fetch_add(&s->stats.models_swapped, 1);
+        log_info("model '%s' version %d reloaded: every worker takes it at its next batch",
+                 s->model_name, *version);
+    }
+    return TB_OK;
+}
+
 struct prom_registry *serve_registry(struct serve *s)
 {
     return s->registry;

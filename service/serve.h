@@ -6,6 +6,7 @@
 #include "service/config.h"
 #include "service/worker.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct serve;
@@ -56,6 +57,13 @@ void serve_peek(struct serve *serve, const struct pipeline *pipeline,
 /* The service's metrics (records, dead letters by reason, batch and latency histograms, the
  * model, assignment, window tables, prequential error); more families may be added to it. */
 struct prom_registry *serve_registry(struct serve *serve);
+
+/* Reads the model's source again (serve.model, or the latest version in registry.directory)
+ * and, when it holds a newer version that loads and fits the input schema, swaps it in as the
+ * watch would. Returns TB_OK with *version (the version read) and *swapped, or an error with err
+ * (the artefact does not read, is another model or does not fit; counted as refused) while
+ * the current version keeps serving. Thread-safe. */
+int serve_reload(struct serve *serve, int *version, bool *swapped, char *err, size_t errsz);
 
 /* A reference to the model being served; the caller drops it with live_model_release. */
 struct live_model *serve_acquire_model(struct serve *serve);

@@ -47,6 +47,45 @@ if "$T" simulate -c config/demo.yaml --output "$data" --count 400000 --machines 
     awk -v s="$start" -v e="$end" -v o="$out" \
       'BEGIN { printf "  score 400000 Avro records -> %-12s %10.0f records/s (%.2f s, reading and writing included)\n", o, 400000 / (e - s), e - s }'
   done
+
+  # Real-time scoring: wrk against serve's HTTP endpoint, the same model, one instance per
+  # request, beside the static /healthz of the same server as the floor.
+  echo
+  echo "== HTTP predict (wrk, 2 threads, 16 connections, 5 s each)"
+  TRIBUTARY_HTTP_ADDRESS=127.0.0.1:0 "$T" serve -c config/demo.yaml --model "$BENCH_SCRATCH/m.avro" \
+    --set registry.directory= --set log.level=info >/dev/null 2>"$BENCH_SCRATCH/serve.err" &
+  serve_pid=$!
+  port=
+  for _ in $(seq 100); do
+    port=$(sed -n 's/.*HTTP endpoint on port \([0-9]*\).*/\1/p' "$BENCH_SCRATCH/serve.err" | head -1)
+    [[ -n $port ]] && break
+    sleep 0.1
+  done
+  cat >"$BENCH_SCRATCH/predict.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"instances": [{"key": "m-000007", "load": 0.71, "ambient_temp": 21.5, "inlet_temp": 48.2, "outlet_temp": 87.9, "pressure": 6.1, "vibration": 2.3, "rpm": 1480, "oil_temp": 71.2, "current": 41.0, "flow": 118.0}]}'
+LUA
+  run_wrk() { # NAME URL [SCRIPT] -> "NAME rate p50 p99" (latencies in ms)
+    wrk -t2 -c16 -d5s --latency ${3:+-s "$3"} "$2" 2>/dev/null | awk -v name="$1" '
+      function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+      $1 == "50%" { p50 = ms($2) } $1 == "99%" { p99 = ms($2) } $1 == "Requests/sec:" { rate = $2 }
+      $1 ~ /^Non-2xx/ { bad = $NF }
+      END { printf "%s %.0f %.3f %.3f %d\n", name, rate, p50, p99, bad }'
+  }
+  if [[ -n $port ]]; then
+    read -r _ floor f50 f99 fbad < <(run_wrk healthz "http://127.0.0.1:$port/healthz")
+    read -r _ rate p50 p99 pbad < <(run_wrk predict "http://127.0.0.1:$port/v1/models/fleet-rul/predict" \
+                                     "$BENCH_SCRATCH/predict.lua")
+    printf "  GET  /healthz (floor)     %8.0f requests/s  p50 %7.3f ms  p99 %7.3f ms  non-2xx %d\n" "$floor" "$f50" "$f99" "$fbad"
+    printf "  POST /v1/.../predict      %8.0f requests/s  p50 %7.3f ms  p99 %7.3f ms  non-2xx %d\n" "$rate" "$p50" "$p99" "$pbad"
+    awk -v a="$rate" -v b="$floor" 'BEGIN { printf "  ratio predict / healthz          %.2f\n", a / b }'
+  else
+    echo "   (serve did not report its HTTP port)"
+    status=1
+  fi
+  kill -TERM "$serve_pid" 2>/dev/null
+  wait "$serve_pid" 2>/dev/null
 else
   echo "   (could not prepare the batch scoring data)"
   status=1

@@ -24,7 +24,7 @@ check "train fits the history and writes the artefact" \
 check "inspect prints the manifest with name, features and checksum" \
   bash -c "grep -q '\"fleet-rul\"' '$WORK/manifest.json' && grep -q '\"vibration\"' '$WORK/manifest.json' && grep -q 'crc32:' '$WORK/manifest.json'"
 
-TRIBUTARY_SERVE_STATISTICS_INTERVAL_MS=200 \
+TRIBUTARY_SERVE_STATISTICS_INTERVAL_MS=200 TRIBUTARY_HTTP_TOKEN=s3cret \
   "$TRIBUTARY_BIN" serve -c "$cfg" >"$WORK/serve.out" 2>"$WORK/serve.err" &
 SERVE_PID=$!
 PIDS+=("$SERVE_PID")
@@ -89,16 +89,19 @@ check "an unknown path is a 404 with a JSON error" \
 http POST /metrics >"$WORK/405"
 check "a wrong method is a 405 with a JSON error" \
   bash -c "head -1 '$WORK/405' | grep -qx 405 && grep -q '\"error\"' '$WORK/405'"
-post() { # PATH BODY -> "status" then the body
+post() { # PATH BODY [TOKEN] -> "status" then the body
   /usr/bin/python3 -c "
 import sys, urllib.request, urllib.error
+headers = {'Content-Type': 'application/json'}
+if len(sys.argv) > 3:
+    headers['Authorization'] = 'Bearer ' + sys.argv[3]
 req = urllib.request.Request('http://127.0.0.1:$port' + sys.argv[1], data=sys.argv[2].encode(), method='POST',
-                             headers={'Content-Type': 'application/json'})
+                             headers=headers)
 try:
     with urllib.request.urlopen(req, timeout=10) as r:
         print(r.status); sys.stdout.write(r.read().decode())
 except urllib.error.HTTPError as e:
-    print(e.code); sys.stdout.write(e.read().decode())" "$1" "$2"
+    print(e.code); sys.stdout.write(e.read().decode())" "$@"
 }
 # The input record behind one streamed prediction, sent again over HTTP: the same score.
 /usr/bin/python3 -c "
@@ -169,6 +172,26 @@ if command -v promtool >/dev/null; then
 else
   ok "the exposition passes promtool check metrics # SKIP promtool is not installed"
 fi
+
+# Reload: protected by the bearer token; a newer version is swapped in, a damaged one refused.
+post /v1/models/fleet-rul/reload '' >"$WORK/reload-anon"
+post /v1/models/fleet-rul/reload '' wrong >"$WORK/reload-wrong"
+post /v1/models/fleet-rul/reload '' s3cret >"$WORK/reload-same"
+check "reload needs the bearer token (401 without, 403 with another)" \
+  bash -c "head -1 '$WORK/reload-anon' | grep -qx 401 && head -1 '$WORK/reload-wrong' | grep -qx 403"
+check "reload of the same version answers 200 and swaps nothing" \
+  bash -c "head -1 '$WORK/reload-same' | grep -qx 200 && grep -q '\"reloaded\":false' '$WORK/reload-same'"
+"$TRIBUTARY_BIN" train -c "$cfg" --version 2 --l2 10 >/dev/null 2>&1
+post /v1/models/fleet-rul/reload '' s3cret >"$WORK/reload-new"
+http GET /v1/models >"$WORK/models2"
+check "reload swaps in the newer version the file now holds" \
+  bash -c "grep -q '\"reloaded\":true' '$WORK/reload-new' && grep -q '\"version\":2' '$WORK/models2'"
+printf 'not an artefact' >"$WORK/fleet.avro"
+post /v1/models/fleet-rul/reload '' s3cret >"$WORK/reload-bad"
+http GET /readyz >"$WORK/readyz2"
+check "a damaged artefact is refused with 422 and version 2 keeps serving" \
+  bash -c "head -1 '$WORK/reload-bad' | grep -qx 422 && grep -q 'not an Avro container' '$WORK/reload-bad' &&
+           grep -q '\"version\":\"2\"' '$WORK/readyz2'"
 
 start=$SECONDS
 stop_process "$SERVE_PID" 30

@@ -137,6 +137,8 @@ static void assert_documented_defaults(const struct config *c)
     assert_int_equal(c->http.header_timeout_ms, 10000);
     assert_int_equal(c->http.idle_timeout_ms, 60000);
     assert_int_equal(c->http.max_connections, 256);
+    assert_string_equal(c->http.token, "");
+    assert_string_equal(c->http.token_file, "");
     assert_int_equal(c->broker.brokers, 3);
     assert_int_equal(c->broker.partitions, 8);
     assert_string_equal(c->train.input, "");
@@ -538,7 +540,7 @@ static void test_env_reaches_every_key(void **state)
         config_destroy(via_env);
         config_destroy(via_set);
     }
-    assert_int_equal(nkeys, 66); /* the keys the table documents */
+    assert_int_equal(nkeys, 68); /* the keys the table documents */
 }
 
 static void test_env_names_are_unique(void **state)
