@@ -186,12 +186,59 @@ post /v1/models/fleet-rul/reload '' s3cret >"$WORK/reload-new"
 http GET /v1/models >"$WORK/models2"
 check "reload swaps in the newer version the file now holds" \
   bash -c "grep -q '\"reloaded\":true' '$WORK/reload-new' && grep -q '\"version\":2' '$WORK/models2'"
+# Reloads while clients predict: every answer comes whole from one version, with that
+# version's score (intercept + coefficients . inputs, from the artefact files themselves).
+cp "$WORK/fleet.avro" "$WORK/v2.avro"
+cat >"$WORK/hammer.py" <<'PY'
+import avro.datafile, avro.io, json, sys, threading, urllib.request
+port, instance_json, token, work = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+instance = json.loads(instance_json)['instances'][0]
+def expected(path):
+    with open(path, 'rb') as f:
+        a = next(iter(avro.datafile.DataFileReader(f, avro.io.DatumReader())))
+    m = a['model']
+    return m['intercepts'][0] + sum(c * instance[n] for c, n in zip(m['coefficients'], a['manifest']['features']))
+want = {2: expected(work + '/v2.avro')}
+answers, failures, stop = [], [], threading.Event()
+def client():
+    body = json.dumps({'instances': [instance]}).encode()
+    while not stop.is_set():
+        req = urllib.request.Request('http://127.0.0.1:%s/v1/models/fleet-rul/predict' % port, data=body, method='POST')
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                d = json.loads(r.read())
+                answers.append((d['version'], d['predictions'][0]['prediction']))
+        except Exception as e:
+            failures.append(repr(e))
+threads = [threading.Thread(target=client) for _ in range(4)]
+for t in threads: t.start()
+import subprocess, time
+time.sleep(0.3)
+for v in (3, 4):
+    subprocess.run([sys.argv[5], 'train', '-c', 'config/fleet.yaml', '--version', str(v), '--l2', str(10 ** v)],
+                   check=True, capture_output=True)
+    subprocess.run(['cp', work + '/fleet.avro', work + '/v%d.avro' % v], check=True)
+    want[v] = expected(work + '/v%d.avro' % v)
+    req = urllib.request.Request('http://127.0.0.1:%s/v1/models/fleet-rul/reload' % port, data=b'', method='POST',
+                                 headers={'Authorization': 'Bearer ' + token})
+    urllib.request.urlopen(req, timeout=10).read()
+    time.sleep(0.3)
+stop.set()
+for t in threads: t.join()
+seen = sorted({v for v, _ in answers})
+bad = [(v, p) for v, p in answers if v not in want or abs(p - want[v]) > 1e-9 * max(1, abs(want[v]))]
+print('answers', len(answers), 'versions', seen, 'failures', len(failures), 'mismatches', len(bad), file=sys.stderr)
+sys.exit(0 if answers and not failures and not bad and seen[-1] == 4 else 1)
+PY
+check "reloads during concurrent predictions: each answer is one whole version's score" \
+  /usr/bin/python3 "$WORK/hammer.py" "$port" "$instance" s3cret "$WORK" "$TRIBUTARY_BIN"
+
 printf 'not an artefact' >"$WORK/fleet.avro"
 post /v1/models/fleet-rul/reload '' s3cret >"$WORK/reload-bad"
 http GET /readyz >"$WORK/readyz2"
-check "a damaged artefact is refused with 422 and version 2 keeps serving" \
+check "a damaged artefact is refused with 422 and version 4 keeps serving" \
   bash -c "head -1 '$WORK/reload-bad' | grep -qx 422 && grep -q 'not an Avro container' '$WORK/reload-bad' &&
-           grep -q '\"version\":\"2\"' '$WORK/readyz2'"
+           grep -q '\"version\":\"4\"' '$WORK/readyz2'"
 
 start=$SECONDS
 stop_process "$SERVE_PID" 30
