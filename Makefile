@@ -12,7 +12,7 @@ CC       := gcc
 # Debian packages that the build, the tests, the demo and the benchmarks need.
 DEB_PACKAGES := gcc make pkg-config librdkafka-dev libavro-dev libevent-dev \
                 libopenblas-dev liblapacke-dev libyaml-dev libjansson-dev libcmocka-dev \
-                kcat python3 python3-numpy python3-sklearn python3-avro clang-format \
+                kcat python3 python3-numpy python3-sklearn python3-avro python3-confluent-kafka python3-optuna clang-format \
                 prometheus wrk
 
 PKGS      := rdkafka avro-c libevent libevent_pthreads yaml-0.1 jansson openblas lapacke

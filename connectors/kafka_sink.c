@@ -6,6 +6,7 @@
 #include "service/log.h"
 #include "service/mem.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -97,12 +98,21 @@ int kafka_sink_produce(struct kafka_sink *sink, rd_kafka_topic_t *topic, const v
                        rd_kafka_headers_t *headers, int64_t timestamp_ms, uintptr_t tag, char *err,
                        size_t errsz)
 {
+    return kafka_sink_produce_to(sink, topic, RD_KAFKA_PARTITION_UA, key, keylen, value, valuelen,
+                                 headers, timestamp_ms, tag, err, errsz);
+}
+
+int kafka_sink_produce_to(struct kafka_sink *sink, rd_kafka_topic_t *topic, int32_t partition,
+                          const void *key, size_t keylen, const void *value, size_t valuelen,
+                          rd_kafka_headers_t *headers, int64_t timestamp_ms, uintptr_t tag,
+                          char *err, size_t errsz)
+{
     for (;;) {
         rd_kafka_resp_err_t rc = rd_kafka_producev(
-            sink->producer, RD_KAFKA_V_RKT(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_KEY(key, keylen), RD_KAFKA_V_VALUE((void *)value, valuelen),
-            RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_HEADERS(headers),
-            RD_KAFKA_V_OPAQUE((void *)tag), RD_KAFKA_V_END);
+            sink->producer, RD_KAFKA_V_RKT(topic), RD_KAFKA_V_PARTITION(partition),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, keylen),
+            RD_KAFKA_V_VALUE((void *)value, valuelen), RD_KAFKA_V_TIMESTAMP(timestamp_ms),
+            RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE((void *)tag), RD_KAFKA_V_END);
         if (rc == RD_KAFKA_RESP_ERR_NO_ERROR) {
             sink->in_flight++;
             return TB_OK;
@@ -110,8 +120,12 @@ int kafka_sink_produce(struct kafka_sink *sink, rd_kafka_topic_t *topic, const v
         if (rc != RD_KAFKA_RESP_ERR__QUEUE_FULL || kafka_sink_drain_over(sink)) {
             if (headers)
                 rd_kafka_headers_destroy(headers);
+            char where[32] = "";
+            if (partition != RD_KAFKA_PARTITION_UA)
+                snprintf(where, sizeof where, " partition %d", (int)partition);
             return tb_fail(err, errsz, rc == RD_KAFKA_RESP_ERR__QUEUE_FULL ? TB_TIMEOUT : TB_KAFKA,
-                           "produce to '%s': %s", rd_kafka_topic_name(topic), rd_kafka_err2str(rc));
+                           "produce to '%s'%s: %s", rd_kafka_topic_name(topic), where,
+                           rd_kafka_err2str(rc));
         }
         rd_kafka_poll(sink->producer, 10);
     }

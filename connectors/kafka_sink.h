@@ -52,6 +52,16 @@ int kafka_sink_produce(struct kafka_sink *sink, rd_kafka_topic_t *topic, const v
                        rd_kafka_headers_t *headers, int64_t timestamp_ms, uintptr_t tag, char *err,
                        size_t errsz);
 
+/* As kafka_sink_produce, but to partition `partition` of topic (RD_KAFKA_PARTITION_UA: the one
+ * the topic's partitioner picks from the key, which is what kafka_sink_produce does). A partition
+ * the topic does not have fails at once (TB_KAFKA) when the producer already knows the topic's
+ * partition count, else in the delivery report. A null value (value NULL, valuelen 0) is a
+ * tombstone. */
+int kafka_sink_produce_to(struct kafka_sink *sink, rd_kafka_topic_t *topic, int32_t partition,
+                          const void *key, size_t keylen, const void *value, size_t valuelen,
+                          rd_kafka_headers_t *headers, int64_t timestamp_ms, uintptr_t tag,
+                          char *err, size_t errsz);
+
 /* Serves delivery reports until every queued record has one, or timeout_ms
  * passes (-1: no limit), or the drain timeout after a stop request passes, in
  * which case the records still queued are purged and reported as failed.

@@ -27,6 +27,7 @@ struct kafka_source {
     char *topic;
     kafka_source_batch_fn *on_batch;
     kafka_source_revoke_fn *on_revoke;
+    kafka_source_assign_fn *on_assign;
     void *opaque;
     rd_kafka_message_t **batch; /* records collected and not yet handed over */
     size_t nbatch, batch_cap;
@@ -214,6 +215,10 @@ static void kafka_source_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
         else
             rc = rd_kafka_assign(rk, parts);
         if (!error && rc == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            /* Before the partitions count as assigned: whoever asks whether the consumer is
+             * ready sees the restore first. */
+            if (source->on_assign)
+                source->on_assign(source->opaque, parts);
             if (cooperative)
                 atomic_fetch_add(&source->assigned, parts->cnt);
             else
@@ -226,9 +231,13 @@ static void kafka_source_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why,
         /* Finish the records in hand first, so that their offsets are stored
          * and go out with this commit rather than being re-read by the next
          * owner. */
-        kafka_source_hand_over(source);
+        int lost = rd_kafka_assignment_lost(rk);
+        if (lost)
+            kafka_source_drop_batch(source); /* the new owner reads them */
+        else
+            kafka_source_hand_over(source);
         if (source->on_revoke)
-            source->on_revoke(source->opaque, parts);
+            source->on_revoke(source->opaque, parts, lost);
         /* When closing, the owner committed just before; a second commit now
          * would only meet the rebalance that leaving started. */
         if (!source->closed && !rd_kafka_assignment_lost(rk)) {
@@ -292,6 +301,7 @@ struct kafka_source *kafka_source_new(const struct kafka_prop *props, size_t npr
     source->topic = mem_strdup(options->topic);
     source->on_batch = options->on_batch;
     source->on_revoke = options->on_revoke;
+    source->on_assign = options->on_assign;
     source->opaque = options->opaque;
     source->commit_interval_ms = options->commit_interval_ms;
     source->last_commit_ms = clock_monotonic_ms();

@@ -24,8 +24,17 @@ struct kafka_source;
 typedef void kafka_source_batch_fn(void *opaque, rd_kafka_message_t **msgs, size_t n);
 
 /* Called (with the same opaque) when partitions are taken away, after the
- * records in hand were handed over and before their offsets are committed. */
-typedef void kafka_source_revoke_fn(void *opaque, const rd_kafka_topic_partition_list_t *revoked);
+ * records in hand were handed over and before their offsets are committed.
+ * lost is non-zero when the group already gave them to another member (this
+ * one was thrown out, e.g. after a session timeout): then the records in hand
+ * were dropped, not handed over, nothing will be committed, and the owner
+ * must not write anything more on those partitions' behalf. */
+typedef void kafka_source_revoke_fn(void *opaque, const rd_kafka_topic_partition_list_t *revoked,
+                                    int lost);
+
+/* Called (with the same opaque) when partitions are assigned, before any of their records is
+ * handed over: the place to restore state kept for them elsewhere. */
+typedef void kafka_source_assign_fn(void *opaque, const rd_kafka_topic_partition_list_t *assigned);
 
 struct kafka_source_options {
     const char *group_id;
@@ -33,6 +42,7 @@ struct kafka_source_options {
     int commit_interval_ms;
     kafka_source_batch_fn *on_batch;
     kafka_source_revoke_fn *on_revoke; /* may be NULL */
+    kafka_source_assign_fn *on_assign; /* may be NULL */
     void *opaque;
     /* How often librdkafka reports the statistics that kafka_source_lag
      * reads (its statistics.interval.ms); 0 turns them off. */

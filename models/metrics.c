@@ -105,6 +105,31 @@ void metrics_running_get(const struct metrics_running *running, struct metrics_r
     out->r2 = metrics_r2(n, running->sum_squared_error, running->m2_true);
 }
 
+void metrics_running_class_add(struct metrics_running_class *running, double y_true, double p)
+{
+    bool positive = y_true != 0.0;
+    double q = fmin(fmax(positive ? p : 1.0 - p, DBL_EPSILON), 1.0 - DBL_EPSILON);
+    running->count++;
+    running->correct += positive == (p >= 0.5);
+    running->sum_log_loss -= log(q);
+}
+
+void metrics_running_class_merge(struct metrics_running_class *into,
+                                 const struct metrics_running_class *from)
+{
+    into->count += from->count;
+    into->correct += from->correct;
+    into->sum_log_loss += from->sum_log_loss;
+}
+
+void metrics_running_class_get(const struct metrics_running_class *running, double *log_loss,
+                               double *accuracy)
+{
+    double n = (double)running->count;
+    *log_loss = running->count ? running->sum_log_loss / n : NAN;
+    *accuracy = running->count ? (double)running->correct / n : NAN;
+}
+
 double metrics_running_nasa_score(const struct metrics_running *running)
 {
     return running->nasa_score;

@@ -49,6 +49,28 @@ void metrics_running_get(const struct metrics_running *running, struct metrics_r
 /* Returns the NASA score of every pair added so far. */
 double metrics_running_nasa_score(const struct metrics_running *running);
 
+/* Running binary classification metrics, one (label, probability of the positive class) pair
+ * at a time: a label is positive when it is not 0. Log-loss clips the probability to
+ * [DBL_EPSILON, 1 - DBL_EPSILON] as metrics_classification_compute does; a prediction is right
+ * when p >= 0.5 matches a positive label or p < 0.5 a negative one. A plain value: start it with
+ * `= {0}`. */
+struct metrics_running_class {
+    size_t count;
+    size_t correct;
+    double sum_log_loss;
+};
+
+/* Adds one pair. Never fails. */
+void metrics_running_class_add(struct metrics_running_class *running, double y_true, double p);
+
+/* Adds everything `from` has seen to `into`. */
+void metrics_running_class_merge(struct metrics_running_class *into,
+                                 const struct metrics_running_class *from);
+
+/* The mean log-loss and the accuracy so far (NaN for both before the first pair). */
+void metrics_running_class_get(const struct metrics_running_class *running, double *log_loss,
+                               double *accuracy);
+
 /* Classification metrics over a batch, defined to equal scikit-learn 1.2's (the version Debian
  * ships, which the unit tests check against):
  *   accuracy   the fraction of rows whose predicted class (the argmax of the row's probabilities,

@@ -659,6 +659,74 @@ static void history_push(const struct pipeline_state *s, struct pipeline_history
         h->count++;
 }
 
+/* --- checkpoint and restore ------------------------------------------------------------------- */
+
+size_t pipeline_state_width(const struct pipeline_state *state)
+{
+    return state->window > 0 ? state->nnumeric : 0;
+}
+
+size_t pipeline_state_get(const struct pipeline_state *state, const char *key, size_t len,
+                          double *out)
+{
+    if (state->window == 0)
+        return 0;
+    const struct pipeline_history *h =
+        state->slots[state_slot(state, hash_bytes(key, len), key, len)];
+    if (!h)
+        return 0;
+    size_t window = state->window, width = state->nnumeric;
+    size_t slot = (h->next + window - h->count) % window; /* the oldest record */
+    for (size_t t = 0; t < h->count; t++) {
+        for (size_t j = 0; j < width; j++)
+            out[t * width + j] = h->ring[j * window + slot];
+        slot = slot + 1 == window ? 0 : slot + 1;
+    }
+    return h->count;
+}
+
+void pipeline_state_put(struct pipeline_state *state, const char *key, size_t len,
+                        const double *records, size_t count)
+{
+    if (state->window == 0)
+        return;
+    struct pipeline_history *h = state_history(state, key, len);
+    size_t window = state->window, width = state->nnumeric;
+    size_t kept = count < window ? count : window;
+    const double *newest = records ? records + (count - kept) * width : NULL;
+    /* The kept records fill slots 0..kept-1, so the next one goes to slot kept (mod window). */
+    for (size_t t = 0; t < kept; t++)
+        for (size_t j = 0; j < width; j++)
+            h->ring[j * window + t] = newest[t * width + j];
+    h->count = kept;
+    h->next = kept == window ? 0 : kept;
+}
+
+void pipeline_state_drop(struct pipeline_state *state, const char *key, size_t len)
+{
+    size_t hole = state_slot(state, hash_bytes(key, len), key, len);
+    struct pipeline_history *h = state->slots[hole];
+    if (!h)
+        return;
+    state->bytes -= history_size(state, h->key_len);
+    state->nkeys--;
+    free(h);
+    /* Backward-shift deletion, so that lookups need no tombstones: the histories after the hole,
+     * up to the next empty slot, may have been placed by probing past it. One whose home slot is
+     * not cyclically in (hole, k] could no longer be reached from its home across an empty hole,
+     * so it moves into the hole, which moves to k. Afterwards every history is again reached from
+     * its home without crossing an empty slot. */
+    size_t mask = state->nslots - 1;
+    for (size_t k = (hole + 1) & mask; state->slots[k]; k = (k + 1) & mask) {
+        size_t home = state->slots[k]->hash & mask;
+        if (((k - home) & mask) >= ((k - hole) & mask)) {
+            state->slots[hole] = state->slots[k];
+            hole = k;
+        }
+    }
+    state->slots[hole] = NULL;
+}
+
 /* --- transform -------------------------------------------------------------------------------- */
 
 /* Writes the statistics of v[0..n) (oldest first, n >= 1) chosen by stats, in bit order, to out;

@@ -175,6 +175,43 @@ bool pipeline_state_has(const struct pipeline_state *state, const char *key, siz
 size_t pipeline_state_keys(const struct pipeline_state *state);
 size_t pipeline_state_bytes(const struct pipeline_state *state);
 
+/* Checkpoint, eviction and restore of one key's history, e.g. to a changelog topic when the
+ * partition that owns the key is revoked and back when it is assigned. A history is a list of
+ * records, oldest first, each pipeline_state_width doubles: the record's raw numeric inputs in
+ * the order of the pipeline's numeric inputs, as they went into pipeline_transform (NAN for a
+ * missing value; fills are applied only when features are computed, so a history serves every
+ * pipeline the state fits). Keys are bytes, as for pipeline_state_has: a NULL key with len 0 is
+ * the empty key. */
+
+/* Doubles per record of a history: the number of numeric inputs, 0 when the state has no
+ * window (it then holds no history). */
+size_t pipeline_state_width(const struct pipeline_state *state);
+
+/* Copies the history of key[0..len) into out, records oldest first, width doubles each (at
+ * most window x width doubles: the caller sizes out for a full window), bit for bit as the
+ * inputs went in. Returns the number of records, at most window; 0 when state holds no history
+ * for the key (out is then left untouched), and 0 for a key held with no records. Only reads
+ * state. */
+size_t pipeline_state_get(const struct pipeline_state *state, const char *key, size_t len,
+                          double *out);
+
+/* Replaces the history of key[0..len) with records[0..count x width) (oldest first, width
+ * doubles each; records may be NULL when count or width is 0), creating the key when state
+ * does not hold it. When count exceeds the window only the newest `window` records are kept.
+ * Count 0 leaves the key held with an empty history (pipeline_state_has is true, its next
+ * record starts a window of one). Transforming after a put gives the features the state that
+ * produced the records would give. A state with window 0 ignores the call. Never fails;
+ * allocates only for a key that state does not hold (as pipeline_transform). Nothing of
+ * records is kept. */
+void pipeline_state_put(struct pipeline_state *state, const char *key, size_t len,
+                        const double *records, size_t count);
+
+/* Removes the history of key[0..len) and frees it: pipeline_state_keys drops by one and
+ * pipeline_state_bytes by the bytes the history held (the key table itself keeps its size).
+ * A key that state does not hold is ignored. The other keys and their histories are left as
+ * they were. */
+void pipeline_state_drop(struct pipeline_state *state, const char *key, size_t len);
+
 /* Transforms rows in order into out (rows->nrows x pipeline_nfeatures, row-major): each
  * row's record first joins its key's window in state (state may be NULL when the pipeline
  * has no window), then its features are computed. Never fails; allocates only when a key is

@@ -62,9 +62,10 @@ static void api_readyz(const struct http_server_request *request,
     struct api *api = opaque;
     int assigned = serve_assigned(api->serve);
     struct live_model *model = serve_acquire_model(api->serve);
-    const char *reason = serve_stopping(api->serve) ? "stopping"
-                         : assigned == 0            ? "no partitions assigned yet"
-                                                    : NULL;
+    const char *reason = serve_stopping(api->serve)    ? "stopping"
+                         : assigned == 0               ? "no partitions assigned yet"
+                         : serve_restoring(api->serve) ? "restoring per-key state"
+                                                       : NULL;
     json_t *doc =
         json_pack("{s:b,s:i,s:s,s:s}", "ready", reason == NULL, "assigned_partitions", assigned,
                   "model", artefact_name(model->artefact), "version", model->version);
@@ -99,6 +100,42 @@ static void api_models(const struct http_server_request *request,
     }
     free(manifest);
     live_model_release(model);
+    api_respond_json(response, 200, doc);
+}
+
+/* What serve knows of one machine: which partition and offset its state covers, how many records
+ * its online model learned from, and that model's prequential metrics. */
+static void api_key(const struct http_server_request *request,
+                    struct http_server_response *response, void *opaque)
+{
+    struct api *api = opaque;
+    const char *key = http_server_request_capture(request);
+    struct grouped_key k;
+    if (!serve_key(api->serve, key, strlen(key), &k)) {
+        http_server_respond_error(response, 404,
+                                  "no worker holds key '%s' (not seen, or its partition is "
+                                  "another instance's)",
+                                  key);
+        return;
+    }
+    struct metrics_regression e;
+    metrics_running_get(&k.prequential, &e);
+    double log_loss, accuracy;
+    metrics_running_class_get(&k.prequential_class, &log_loss, &accuracy);
+    json_t *prequential = json_object();
+    if (e.count > 0)
+        json_object_set_new(
+            prequential, "regression",
+            json_pack("{s:I,s:f,s:f}", "count", (json_int_t)e.count, "mae", e.mae, "rmse", e.rmse));
+    if (k.prequential_class.count > 0)
+        json_object_set_new(prequential, "classification",
+                            json_pack("{s:I,s:f,s:f}", "count",
+                                      (json_int_t)k.prequential_class.count, "log_loss", log_loss,
+                                      "accuracy", accuracy));
+    json_t *doc =
+        json_pack("{s:s,s:i,s:I,s:I,s:b,s:o}", "key", key, "partition", (int)k.partition, "offset",
+                  (json_int_t)k.offset, "records_learned", (json_int_t)k.records, "spilled",
+                  k.spill >= 0, "prequential", prequential);
     api_respond_json(response, 200, doc);
 }
 
@@ -337,10 +374,8 @@ struct api *api_new(const struct config *cfg, struct serve *serve, int *status, 
         const char *path;
         http_server_handler *handler;
     } routes[] = {
-        {"/healthz", api_healthz},
-        {"/readyz", api_readyz},
-        {"/metrics", api_metrics},
-        {"/v1/models", api_models},
+        {"/healthz", api_healthz},  {"/readyz", api_readyz},     {"/metrics", api_metrics},
+        {"/v1/models", api_models}, {"/v1/keys/{key}", api_key},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         *status = http_server_route(api->server, "GET", routes[i].path, 0, routes[i].handler, api,

@@ -173,10 +173,12 @@ static int demo_run(struct config *cfg, char *err, size_t errsz)
     if (!broker)
         return TB_KAFKA;
     const char *topics[] = {cfg->input.topic, cfg->output.topic, cfg->output.dead_letter_topic,
-                            cfg->registry.topic};
-    for (size_t i = 0; i < 4; i++) {
-        status = embedded_broker_create_topic(broker, topics[i], i < 3 ? cfg->broker.partitions : 1,
-                                              err, errsz);
+                            cfg->registry.topic, cfg->state.changelog_topic};
+    for (size_t i = 0; i < 5; i++) {
+        if (!topics[i][0])
+            continue;
+        status = embedded_broker_create_topic(broker, topics[i],
+                                              i != 3 ? cfg->broker.partitions : 1, err, errsz);
         if (status != TB_OK)
             goto done;
     }
@@ -300,6 +302,12 @@ static int demo_run(struct config *cfg, char *err, size_t errsz)
     printf("   live error of '%s' v%d over %zu predictions: MAE %.2f, RMSE %.2f cycles of "
            "remaining life\n",
            serve_model_name(serve), serve_model_version(serve), e.count, e.mae, e.rmse);
+    const struct state_store_stats *ss = serve_state_stats(serve);
+    if (strcmp(cfg->online.model, "none") != 0)
+        printf("   per-machine %s models (on the fleet model's residual): learned from %llu "
+               "records; %llu checkpoints to '%s'\n",
+               cfg->online.model, atomic_load(&ss->learned), atomic_load(&ss->checkpointed),
+               cfg->state.changelog_topic);
     if (sim.status != TB_OK)
         status = tb_fail(err, errsz, sim.status, "simulator: %s", sim.err);
     else if (outputs < sent)

@@ -58,6 +58,7 @@ struct config_field {
 #define INT64(p, m, def, min, max, doc)   {p, CONFIG_INT64, OFF(m), 0, def, min, max, false, NULL, doc}
 #define DOUBLE(p, m, def, min, max, doc)  {p, CONFIG_DOUBLE, OFF(m), 0, def, min, max, false, NULL, doc}
 #define DOUBLE_ABOVE(p, m, def, min, doc) {p, CONFIG_DOUBLE, OFF(m), 0, def, min, NULL, true, NULL, doc}
+#define FRACTION(p, m, def, doc)          {p, CONFIG_DOUBLE, OFF(m), 0, def, "0", "1", true, NULL, doc}
 #define BOOL(p, m, def, doc)              {p, CONFIG_BOOL, OFF(m), 0, def, NULL, NULL, false, NULL, doc}
 #define LIST(p, m, count, def, doc)       {p, CONFIG_LIST, OFF(m), OFF(count), def, NULL, NULL, false, NULL, doc}
 #define KAFKA(p, m, count, doc)           {p, CONFIG_KAFKA, OFF(m), OFF(count), "", NULL, NULL, false, NULL, doc}
@@ -96,6 +97,29 @@ static const struct config_field config_fields[] = {
     STRING("http.token", http.token, "", "Bearer token that POST /v1/models/{name}/reload requires (TRIBUTARY_HTTP_TOKEN); empty: none"),
     STRING("http.token_file", http.token_file, "", "A file holding that token (its first line), instead of http.token"),
     INT("http.max_connections", http.max_connections, "256", "1", "100000", "Open HTTP connections; more are answered 503"),
+    CHOICE("online.model", online.model, "none", "none|rls|ftrl|ftrl_logistic|anomaly|holt", "Per-key online model serve keeps for every machine: recursive least squares, FTRL linear or logistic regression, a per-feature anomaly score, or Holt's trend RUL estimate; none: the registry model alone"),
+    BOOL("online.residual", online.residual, "true", "rls, ftrl, ftrl_logistic: start from the registry model and learn each machine's residual (its value, or its logit, as offset); false: stand alone"),
+    FRACTION("online.forgetting", online.forgetting, "1", "rls: forgetting factor in (0, 1]; 1 remembers everything (ridge on the whole stream)"),
+    DOUBLE_ABOVE("online.delta", online.delta, "1", "0", "rls: initial precision, the ridge penalty of the whole stream"),
+    DOUBLE_ABOVE("online.alpha", online.alpha, "0.1", "0", "ftrl: learning rate alpha of alpha / (beta + sqrt(sum of squared gradients))"),
+    DOUBLE("online.beta", online.beta, "1", "0", NULL, "ftrl: learning rate beta"),
+    DOUBLE("online.l1", online.l1, "0", "0", NULL, "ftrl: L1 penalty (FTRL-Proximal's, exact zeros)"),
+    DOUBLE("online.l2", online.l2, "0", "0", NULL, "ftrl: L2 penalty per record learned"),
+    CHOICE("online.stat", online.stat, "welford", "welford|ewma", "anomaly: mean and variance of all records (welford) or exponentially weighted (ewma)"),
+    FRACTION("online.ewma_alpha", online.ewma_alpha, "0.05", "anomaly: weight of the newest record with stat ewma, in (0, 1]"),
+    CHOICE("online.score", online.score, "mahalanobis", "zmax|mahalanobis", "anomaly: the largest |z| of the features, or the root of the sum of z squared (diagonal Mahalanobis)"),
+    INT("online.warmup", online.warmup, "10", "0", NULL, "anomaly, holt: records a machine must have shown before it is scored (score 0, RUL online.horizon until then)"),
+    STRING("online.indicator", online.indicator, "", "holt: the pipeline feature (an input or window column name) that is the health indicator"),
+    FRACTION("online.level_alpha", online.level_alpha, "0.3", "holt: level smoothing, in (0, 1]"),
+    FRACTION("online.trend_beta", online.trend_beta, "0.1", "holt: trend smoothing, in (0, 1]"),
+    DOUBLE("online.threshold", online.threshold, "0", NULL, NULL, "holt: the indicator's failure level"),
+    CHOICE("online.direction", online.direction, "up", "up|down", "holt: whether the indicator rises or falls to the threshold"),
+    DOUBLE_ABOVE("online.horizon", online.horizon, "1000", "0", "holt: the longest remaining useful life reported, in records"),
+    STRING("state.changelog_topic", state.changelog_topic, "", "Compacted topic per-key state is checkpointed to, with the input's partition count; empty: state is not checkpointed and a rebalance or crash loses it"),
+    INT("state.checkpoint_interval_ms", state.checkpoint_interval_ms, "1000", "10", "600000", "How often changed keys are checkpointed; input offsets are committed only up to a checkpoint"),
+    INT64("state.max_bytes", state.max_bytes, "0", "0", NULL, "Memory for per-key state per worker; beyond it the least recently seen machines move to a spill file and come back on their next record; 0: no limit"),
+    STRING("state.spill_directory", state.spill_directory, "", "Directory of the spill files of state.max_bytes; empty: $TMPDIR or /tmp"),
+    INT("state.restore_timeout_ms", state.restore_timeout_ms, "60000", "100", NULL, "Longest wait for reading a partition's state back from the changelog"),
     INT("broker.brokers", broker.brokers, "3", "1", "16", "Brokers in the embedded cluster"),
     INT("broker.partitions", broker.partitions, "8", "1", "1024", "Partitions per topic in the embedded cluster"),
     STRING("train.input", train.input, "", "Training data file (CSV or Avro container)"),
@@ -120,6 +144,19 @@ static const struct config_field config_fields[] = {
     STRING("train.model_name", train.model_name, "model", "Model name written into the artefact's manifest"),
     INT("train.model_version", train.model_version, "1", "1", NULL, "Model version written into the artefact's manifest"),
     STRING("train.output", train.output, "", "Artefact file to write; empty: only publish"),
+    STRING("tune.space", tune.space, "", "Search space file of tributary tune (config keys to Hyperopt-style distributions; see config/fd001-space.yaml)"),
+    CHOICE("tune.algorithm", tune.algorithm, "tpe", "tpe|random", "Search algorithm: TPE (as Hyperopt) or random search"),
+    INT("tune.trials", tune.trials, "50", "1", "100000", "Trials in all, those of a resumed log included"),
+    INT("tune.parallelism", tune.parallelism, "2", "1", "256", "Trials run at once, each a train process; OpenBLAS threads are shared out among them"),
+    INT64("tune.seed", tune.seed, "1", NULL, NULL, "Seed: one seed and parallelism give the same trials"),
+    INT("tune.startup_trials", tune.startup_trials, "20", "1", "100000", "Trials drawn from the prior before TPE models the results"),
+    STRING("tune.loss", tune.loss, "cv_rmse", "The manifest metric to minimise (cv_rmse, holdout_log_loss, ...); 1-<metric> to maximise one (1-cv_f1)"),
+    INT("tune.early_stop_trials", tune.early_stop_trials, "0", "0", NULL, "Stop after this many finished trials without a better loss; 0: never"),
+    STRING("tune.loss_threshold", tune.loss_threshold, "", "Stop once the best loss is at or below this; empty: never"),
+    DOUBLE_ABOVE("tune.trial_timeout_s", tune.trial_timeout_s, "600", "0", "A trial still running after this many seconds is stopped and recorded as failed"),
+    STRING("tune.directory", tune.directory, "build/tune", "Where tune writes <name>-trials.jsonl, <name>-report.html, <name>-best.yaml and the best artefact"),
+    BOOL("tune.resume", tune.resume, "true", "Continue the trials log of an earlier run with the same name, instead of starting afresh"),
+    BOOL("tune.publish", tune.publish, "true", "Publish the refitted best model to registry.directory (and registry.topic) when they are set"),
     STRING("registry.directory", registry.directory, "", "Model registry: train --publish writes the next version here, serve watches it; empty: none"),
     STRING("registry.topic", registry.topic, "models", "Compacted topic that train --publish produces models to and serve watches; empty: none"),
     INT("registry.poll_ms", registry.poll_ms, "1000", "50", "600000", "How often serve looks for a new model version in registry.directory, in milliseconds"),
@@ -1190,6 +1227,63 @@ void config_write_example(FILE *out)
         config_write_comment(out, "  ", comment);
         fprintf(out, "  %s: ", dot + 1);
         config_write_default(out, f);
+        fputc('\n', out);
+    }
+}
+
+/* Writes f's value in cfg as a YAML value. */
+static void config_write_value(FILE *out, const struct config *cfg, const struct config_field *f)
+{
+    const char *base = (const char *)cfg + f->offset;
+    switch (f->type) {
+    case CONFIG_STRING:
+    case CONFIG_DELIMITER:
+    case CONFIG_CHOICE:
+        config_write_quoted(out, *(char *const *)(const void *)base);
+        return;
+    case CONFIG_INT:
+    case CONFIG_BOOL:
+        if (f->type == CONFIG_BOOL)
+            fputs(*(const int *)(const void *)base ? "true" : "false", out);
+        else
+            fprintf(out, "%d", *(const int *)(const void *)base);
+        return;
+    case CONFIG_INT64:
+        fprintf(out, "%lld", *(const long long *)(const void *)base);
+        return;
+    case CONFIG_DOUBLE:
+        fprintf(out, "%.17g", *(const double *)(const void *)base);
+        return;
+    case CONFIG_LIST: {
+        char *const *items = *(char *const *const *)(const void *)base;
+        size_t n = *(const size_t *)(const void *)((const char *)cfg + f->count_offset);
+        fputc('[', out);
+        for (size_t i = 0; i < n; i++) {
+            fputs(i ? ", " : "", out);
+            config_write_quoted(out, items[i]);
+        }
+        fputc(']', out);
+        return;
+    }
+    case CONFIG_KAFKA:
+        fputc('{', out);
+        for (size_t i = 0; i < cfg->nkafka; i++) {
+            fputs(i ? ", " : "", out);
+            config_write_quoted(out, cfg->kafka[i].key);
+            fputs(": ", out);
+            config_write_quoted(out, cfg->kafka[i].value);
+        }
+        fputc('}', out);
+        return;
+    }
+}
+
+void config_write(const struct config *cfg, FILE *out)
+{
+    fputs("# tributary configuration, every key as it was in effect.\n", out);
+    for (size_t i = 0; i < CONFIG_NFIELDS; i++) {
+        fprintf(out, "%s: ", config_fields[i].path);
+        config_write_value(out, cfg, &config_fields[i]);
         fputc('\n', out);
     }
 }

@@ -69,6 +69,27 @@ struct config {
         char *token;      /* bearer token for POST .../reload, "" = none */
         char *token_file; /* or a file holding it */
     } http;
+    struct online_config {
+        char *model;  /* none|rls|ftrl|ftrl_logistic|anomaly|holt */
+        int residual; /* bool: learn what the registry model leaves (its value or logit as offset)
+                       */
+        double forgetting, delta;   /* rls */
+        double alpha, beta, l1, l2; /* ftrl */
+        char *stat;                 /* anomaly: welford|ewma */
+        double ewma_alpha;
+        char *score; /* anomaly: zmax|mahalanobis */
+        int warmup;
+        char *indicator; /* holt: the pipeline feature that is the health indicator */
+        double level_alpha, trend_beta, threshold, horizon;
+        char *direction; /* holt: up|down */
+    } online;
+    struct {
+        char *changelog_topic; /* "" = per-key state is not checkpointed */
+        int checkpoint_interval_ms;
+        long long max_bytes; /* 0 = no limit */
+        char *spill_directory;
+        int restore_timeout_ms;
+    } state;
     struct {
         int brokers;
         int partitions;
@@ -99,6 +120,21 @@ struct config {
         int model_version;
         char *output;
     } train;
+    struct {
+        char *space;     /* search space file */
+        char *algorithm; /* tpe|random */
+        int trials;
+        int parallelism;
+        long long seed;
+        int startup_trials;
+        char *loss;            /* a manifest metric, optionally "1-" before it */
+        int early_stop_trials; /* 0 = never */
+        char *loss_threshold;  /* "" = none */
+        double trial_timeout_s;
+        char *directory; /* trials log, report, trial configurations */
+        int resume;      /* bool */
+        int publish;     /* bool */
+    } tune;
     struct {
         char *directory; /* train publishes into it, serve watches it; "" = none */
         char *topic;     /* compacted models topic, "" = none */
@@ -184,5 +220,9 @@ void config_print_help(FILE *out);
  * default, sections in table order. The output loads back without error and
  * gives config_new()'s values; config/tributary.example.yaml is exactly it. */
 void config_write_example(FILE *out);
+
+/* Writes every key of cfg with its value, one dotted `key: value` line each, as YAML that
+ * config_load_file reads back into the same values (doubles with 17 significant digits). */
+void config_write(const struct config *cfg, FILE *out);
 
 #endif

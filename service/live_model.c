@@ -1,15 +1,80 @@
 /* Models as the stream workers use them: loaded, checked against the input schema, swapped. */
 #include "service/live_model.h"
 
+#include "models/linear.h"
 #include "models/pipeline.h"
 #include "service/error.h"
 #include "service/mem.h"
 
 #include <stdio.h>
+#include <string.h>
+
+/* The online model of cfg->online for the artefact's features, in *out (NULL for none). */
+static int live_model_online(const struct artefact *artefact, const struct config *cfg,
+                             struct online_model **out, char *err, size_t errsz)
+{
+    const struct online_config *oc = &cfg->online;
+    *out = NULL;
+    if (strcmp(oc->model, "none") == 0)
+        return TB_OK;
+    struct online_params p;
+    enum online_kind kind;
+    if (online_kind_parse(oc->model, &kind) != TB_OK)
+        return tb_fail(err, errsz, TB_CONFIG, "online.model: unknown model '%s'", oc->model);
+    online_params_default(&p, kind);
+    p.forgetting = oc->forgetting;
+    p.delta = oc->delta;
+    p.alpha = oc->alpha;
+    p.beta = oc->beta;
+    p.l1 = oc->l1;
+    p.l2 = oc->l2;
+    p.stat = strcmp(oc->stat, "ewma") == 0 ? ONLINE_EWMA : ONLINE_WELFORD;
+    p.ewma_alpha = oc->ewma_alpha;
+    p.score = strcmp(oc->score, "zmax") == 0 ? ONLINE_SCORE_ZMAX : ONLINE_SCORE_MAHALANOBIS;
+    p.warmup = (size_t)(oc->warmup > 0 ? oc->warmup : 1);
+    p.level_alpha = oc->level_alpha;
+    p.trend_beta = oc->trend_beta;
+    p.threshold = oc->threshold;
+    p.direction = strcmp(oc->direction, "down") == 0 ? -1 : 1;
+    p.horizon = oc->horizon;
+    const struct pipeline *pipeline = artefact_pipeline(artefact);
+    size_t nfeatures = pipeline_nfeatures(pipeline);
+    if (kind == ONLINE_HOLT) {
+        size_t j = 0;
+        while (j < nfeatures && strcmp(pipeline_feature_name(pipeline, j), oc->indicator) != 0)
+            j++;
+        if (j == nfeatures)
+            return tb_fail(err, errsz, TB_CONFIG,
+                           "online.indicator: '%s' is not a feature of model '%s' version %d",
+                           oc->indicator, artefact_name(artefact), (int)artefact_version(artefact));
+        p.indicator = j;
+    }
+    const struct linear_model *m = artefact_model(artefact);
+    bool logistic = m->kind == LINEAR_LOGISTIC;
+    if (kind == ONLINE_FTRL_LOGISTIC && !logistic)
+        return tb_fail(err, errsz, TB_CONFIG,
+                       "online.model: ftrl_logistic predicts the classes of a binary logistic "
+                       "model, and model '%s' is %s",
+                       artefact_name(artefact), linear_kind_name(m->kind));
+    if (oc->residual && (kind == ONLINE_RLS || kind == ONLINE_FTRL_LINEAR) &&
+        m->kind != LINEAR_RIDGE)
+        return tb_fail(err, errsz, TB_CONFIG,
+                       "online.residual: %s learns a regression model's residual, and model '%s' "
+                       "is %s (set online.residual: false to learn alone)",
+                       oc->model, artefact_name(artefact), linear_kind_name(m->kind));
+    *out = online_new(&p, nfeatures, err, errsz);
+    return *out ? TB_OK : TB_CONFIG;
+}
 
 struct live_model *live_model_load(struct artefact *artefact, const char *schema_json,
-                                   const char *label, char *err, size_t errsz)
+                                   const struct config *cfg, char *err, size_t errsz)
 {
+    const char *label = cfg->input.label;
+    struct online_model *online;
+    if (live_model_online(artefact, cfg, &online, err, errsz) != TB_OK) {
+        artefact_destroy(artefact);
+        return NULL;
+    }
     const struct pipeline_spec *spec = pipeline_spec(artefact_pipeline(artefact));
     size_t nfields = spec->nnumeric + spec->ncategorical + (label[0] ? 1 : 0), k = 0;
     struct avro_plan_field *fields = mem_calloc(nfields ? nfields : 1, sizeof *fields);
@@ -28,6 +93,7 @@ struct live_model *live_model_load(struct artefact *artefact, const char *schema
     struct avro_plan *plan = avro_plan_new_fields(schema_json, fields, nfields, err, errsz);
     free(fields);
     if (!plan) {
+        online_destroy(online);
         artefact_destroy(artefact);
         return NULL;
     }
@@ -35,6 +101,8 @@ struct live_model *live_model_load(struct artefact *artefact, const char *schema
     atomic_init(&model->refs, 1);
     model->artefact = artefact;
     model->plan = plan;
+    model->online = online;
+    model->residual = cfg->online.residual;
     snprintf(model->version, sizeof model->version, "%d", (int)artefact_version(artefact));
     return model;
 }
@@ -50,6 +118,7 @@ void live_model_release(struct live_model *model)
     if (!model || atomic_fetch_sub(&model->refs, 1) != 1)
         return;
     avro_plan_destroy(model->plan);
+    online_destroy(model->online);
     artefact_destroy(model->artefact);
     free(model);
 }

@@ -6,6 +6,8 @@
 
 #include "connectors/avro_plan.h"
 #include "models/artefact.h"
+#include "models/online.h"
+#include "service/config.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -18,16 +20,24 @@ struct live_model {
     /* Decodes the pipeline's inputs (numeric, then categorical as codes of the pipeline's
      * categories) and, when the service has a label, the label last. */
     struct avro_plan *plan;
+    /* The per-key online model of online.*, made for this version's features; NULL when
+     * online.model is none. */
+    struct online_model *online;
+    bool residual;    /* the online model learns from the registry model's output as offset */
     char version[16]; /* the version as a header value */
 };
 
 /* Checks that the artefact can score records of schema_json (every pipeline input is a field
- * of a fitting type; the label, when not "", too) and builds the plan. Numeric inputs are
+ * of a fitting type; cfg->input.label, when not "", too) and builds the plan. Numeric inputs are
  * required unless the pipeline imputes them: without imputation a record with a missing one
- * is dead-lettered. Takes the artefact in every case. Returns the model with one reference, or
- * NULL with err saying why the schema does not fit. */
+ * is dead-lettered. Builds the online model of cfg->online for the pipeline's features: refused
+ * when its parameters are, when online.indicator is not one of the features (holt), and, with
+ * online.residual, when the registry model is not what the online model refines (rls and ftrl
+ * refine a ridge model, ftrl_logistic a binary logistic one); ftrl_logistic always needs a
+ * binary logistic registry model, whose classes it predicts. Takes the artefact in every case.
+ * Returns the model with one reference, or NULL with err saying why it does not fit. */
 struct live_model *live_model_load(struct artefact *artefact, const char *schema_json,
-                                   const char *label, char *err, size_t errsz);
+                                   const struct config *cfg, char *err, size_t errsz);
 
 /* Takes one more reference; returns model. */
 struct live_model *live_model_hold(struct live_model *model);

@@ -2,6 +2,7 @@
  * threads. */
 #include "service/serve.h"
 
+#include "connectors/changelog.h"
 #include "connectors/embedded_broker.h"
 #include "connectors/kafka_conf.h"
 #include "models/artefact.h"
@@ -37,6 +38,7 @@ struct serve {
     int has_models; /* models was initialised */
     struct model_watch *watch;
     struct worker_stats stats;
+    struct state_store_stats state_stats;
     struct prom_registry *registry; /* the service's metrics */
     struct worker_metrics metrics;
     atomic_int stop;
@@ -80,8 +82,7 @@ static int serve_load_model(struct serve *s, char *err, size_t errsz)
         return TB_ARTEFACT;
     s->model_name = mem_strdup(artefact_name(artefact));
     char reason[512];
-    struct live_model *model =
-        live_model_load(artefact, s->schema, cfg->input.label, reason, sizeof reason);
+    struct live_model *model = live_model_load(artefact, s->schema, cfg, reason, sizeof reason);
     if (!model)
         return tb_fail(err, errsz, TB_SCHEMA, "%s: %s", cfg->input.schema, reason);
     char fingerprint[17];
@@ -104,8 +105,7 @@ static void serve_on_artefact(struct artefact *artefact, const char *origin, voi
     struct serve *s = opaque;
     int32_t version = artefact_version(artefact);
     char reason[512];
-    struct live_model *model =
-        live_model_load(artefact, s->schema, s->cfg->input.label, reason, sizeof reason);
+    struct live_model *model = live_model_load(artefact, s->schema, s->cfg, reason, sizeof reason);
     if (!model) {
         atomic_fetch_add(&s->stats.models_refused, 1);
         log_warn("refused model '%s' version %d from %s: %s; the current version keeps serving",
@@ -149,6 +149,35 @@ static int serve_watch_models(struct serve *s, char *err, size_t errsz)
     return s->watch ? TB_OK : TB_CONFIG;
 }
 
+/* With a changelog topic on a Kafka of the user's: the topic must exist with at least the input's
+ * partitions, because a key's checkpoint goes to the partition number its records come from
+ * (and producing to a missing topic would have the broker create it with its default count). */
+static int serve_check_changelog(struct serve *s, char *err, size_t errsz)
+{
+    const char *changelog = s->cfg->state.changelog_topic;
+    if (!changelog[0])
+        return TB_OK;
+    int nchangelog = 0, ninput = 0;
+    int rc =
+        changelog_topic_partitions(s->props, s->nprops, changelog, 10000, &nchangelog, err, errsz);
+    if (rc == TB_OK)
+        rc = changelog_topic_partitions(s->props, s->nprops, s->cfg->input.topic, 10000, &ninput,
+                                        err, errsz);
+    if (rc != TB_OK)
+        return rc;
+    if (nchangelog == 0)
+        return tb_fail(err, errsz, TB_CONFIG,
+                       "state.changelog_topic: topic '%s' does not exist; create it compacted "
+                       "(cleanup.policy=compact) with %d partitions, as many as '%s'",
+                       changelog, ninput, s->cfg->input.topic);
+    if (nchangelog < ninput)
+        return tb_fail(err, errsz, TB_CONFIG,
+                       "state.changelog_topic: topic '%s' has %d partitions and input '%s' has %d; "
+                       "the changelog needs at least as many",
+                       changelog, nchangelog, s->cfg->input.topic, ninput);
+    return TB_OK;
+}
+
 /* Resolves where Kafka is: the configured bootstrap servers, or an embedded
  * broker started here with the topics the service uses. */
 static int serve_resolve_kafka(struct serve *s, char *err, size_t errsz)
@@ -162,7 +191,7 @@ static int serve_resolve_kafka(struct serve *s, char *err, size_t errsz)
     const char *bootstrap = config_kafka_get(cfg, "bootstrap.servers");
     if (bootstrap) {
         s->bootstraps = mem_strdup(bootstrap);
-        return TB_OK;
+        return serve_check_changelog(s, err, errsz);
     }
     s->broker = embedded_broker_new(cfg->broker.brokers, err, errsz);
     if (!s->broker)
@@ -175,6 +204,10 @@ static int serve_resolve_kafka(struct serve *s, char *err, size_t errsz)
     }
     if (cfg->registry.topic[0] &&
         embedded_broker_create_topic(s->broker, cfg->registry.topic, 1, err, errsz) != TB_OK)
+        return TB_KAFKA;
+    if (cfg->state.changelog_topic[0] &&
+        embedded_broker_create_topic(s->broker, cfg->state.changelog_topic, cfg->broker.partitions,
+                                     err, errsz) != TB_OK)
         return TB_KAFKA;
     s->bootstraps = mem_strdup(embedded_broker_bootstraps(s->broker));
     s->props[s->nprops].key = "bootstrap.servers";
@@ -239,6 +272,30 @@ static void serve_collect_prequential(struct prom_sink *sink, void *opaque)
     prom_sink_emit(sink, rmse, e.rmse);
 }
 
+static void serve_collect_online(struct prom_sink *sink, void *opaque)
+{
+    struct serve *s = opaque;
+    struct metrics_running regression = {0};
+    struct metrics_running_class classification = {0};
+    for (int i = 0; i < s->nthreads; i++)
+        if (s->threads[i].worker)
+            worker_online_prequential(s->threads[i].worker, &regression, &classification);
+    struct metrics_regression e;
+    metrics_running_get(&regression, &e);
+    if (e.count > 0) {
+        const char *mae[] = {"mae"}, *rmse[] = {"rmse"};
+        prom_sink_emit(sink, mae, e.mae);
+        prom_sink_emit(sink, rmse, e.rmse);
+    }
+    if (classification.count > 0) {
+        double log_loss, accuracy;
+        metrics_running_class_get(&classification, &log_loss, &accuracy);
+        const char *ll[] = {"log_loss"}, *acc[] = {"accuracy"};
+        prom_sink_emit(sink, ll, log_loss);
+        prom_sink_emit(sink, acc, accuracy);
+    }
+}
+
 static void serve_collect_lag(struct prom_sink *sink, void *opaque)
 {
     struct serve *s = opaque;
@@ -282,6 +339,27 @@ static void serve_register_metrics(struct serve *s)
     for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
         prom_collector(r, counters[i].name, counters[i].help, PROM_COUNTER, NULL, 0,
                        serve_emit_counter, (char *)&s->stats + counters[i].offset);
+    static const struct {
+        const char *name, *help;
+        size_t offset;
+    } state_counters[] = {
+        {"tributary_state_checkpointed_total", "Per-key checkpoints acknowledged by the changelog",
+         offsetof(struct state_store_stats, checkpointed)},
+        {"tributary_state_restored_total", "Changelog entries read back on assignment",
+         offsetof(struct state_store_stats, restored)},
+        {"tributary_state_spilled_total", "Keys moved to a spill file at state.max_bytes",
+         offsetof(struct state_store_stats, spilled)},
+        {"tributary_state_unspilled_total", "Spilled keys brought back by their next record",
+         offsetof(struct state_store_stats, unspilled)},
+        {"tributary_state_replayed_total",
+         "Records read again at or below their key's checkpoint: predicted, not learned again",
+         offsetof(struct state_store_stats, replayed)},
+        {"tributary_online_learned_total", "Records the per-key online models learned from",
+         offsetof(struct state_store_stats, learned)},
+    };
+    for (size_t i = 0; i < sizeof state_counters / sizeof state_counters[0]; i++)
+        prom_collector(r, state_counters[i].name, state_counters[i].help, PROM_COUNTER, NULL, 0,
+                       serve_emit_counter, (char *)&s->state_stats + state_counters[i].offset);
     const char *reason[] = {"reason"};
     s->metrics.dead_lettered =
         prom_counter(r, "tributary_records_dead_lettered_total",
@@ -309,9 +387,11 @@ static void serve_register_metrics(struct serve *s)
                    3, serve_collect_model, s);
     prom_collector(r, "tributary_partitions_assigned", "Input partitions assigned to the workers",
                    PROM_GAUGE, NULL, 0, serve_collect_assigned, s);
-    prom_collector(r, "tributary_key_table_keys", "Keys with a window history in the workers",
+    prom_collector(r, "tributary_key_table_keys",
+                   "Keys (machines) with per-key state in the workers, spilled ones included",
                    PROM_GAUGE, NULL, 0, serve_collect_table_keys, s);
-    prom_collector(r, "tributary_key_table_bytes", "Bytes of the workers' window histories",
+    prom_collector(r, "tributary_key_table_bytes",
+                   "Bytes of per-key state in the workers' memory (online models, windows)",
                    PROM_GAUGE, NULL, 0, serve_collect_table_bytes, s);
     const char *partition[] = {"topic", "partition"};
     prom_collector(r, "tributary_consumer_lag",
@@ -323,6 +403,10 @@ static void serve_register_metrics(struct serve *s)
                    "Error of predictions against the labels their records carried, before "
                    "learning from them",
                    PROM_GAUGE, metric, 1, serve_collect_prequential, s);
+    prom_collector(r, "tributary_online_prequential",
+                   "Prequential metrics of the per-key online models: each labelled record's "
+                   "prediction made before its key's model learned from it",
+                   PROM_GAUGE, metric, 1, serve_collect_online, s);
 }
 
 int serve_new(const struct config *cfg, struct serve **out, char *err, size_t errsz)
@@ -350,6 +434,7 @@ int serve_new(const struct config *cfg, struct serve **out, char *err, size_t er
         .nprops = s->nprops,
         .models = &s->models,
         .stats = &s->stats,
+        .state_stats = &s->state_stats,
         .metrics = &s->metrics,
         .stop = &s->stop,
         .joined = &s->joined,
@@ -420,6 +505,19 @@ int serve_wait(struct serve *s)
             status = t->status;
     }
     return status;
+}
+
+bool serve_restoring(const struct serve *s)
+{
+    return atomic_load(&((struct serve *)s)->state_stats.restoring) > 0;
+}
+
+bool serve_key(struct serve *s, const char *key, size_t len, struct grouped_key *out)
+{
+    for (int i = 0; i < s->nthreads; i++)
+        if (s->threads[i].worker && worker_key(s->threads[i].worker, key, len, out))
+            return true;
+    return false;
 }
 
 const char *serve_bootstraps(const struct serve *s)
@@ -496,8 +594,7 @@ int serve_reload(struct serve *s, int *version, bool *swapped, char *err, size_t
     }
     *version = (int)artefact_version(artefact);
     char reason[512];
-    struct live_model *model =
-        live_model_load(artefact, s->schema, s->cfg->input.label, reason, sizeof reason);
+    struct live_model *model = live_model_load(artefact, s->schema, s->cfg, reason, sizeof reason);
     if (!model) {
         atomic_fetch_add(&s->stats.models_refused, 1);
         return tb_fail(err, errsz, TB_SCHEMA, "version %d does not fit %s: %s", *version,
@@ -521,6 +618,11 @@ struct live_model *serve_acquire_model(struct serve *s)
 {
     unsigned generation;
     return live_model_slot_acquire(&s->models, &generation);
+}
+
+const struct state_store_stats *serve_state_stats(const struct serve *s)
+{
+    return &s->state_stats;
 }
 
 const struct worker_stats *serve_stats(const struct serve *s)

@@ -36,6 +36,13 @@ int serve_stopping(const struct serve *serve);
  * worker ended with. */
 int serve_wait(struct serve *serve);
 
+/* True while a worker reads per-key state back from the changelog (not ready). */
+bool serve_restoring(const struct serve *serve);
+
+/* Copies what the worker holding the key knows of it (offset, records learned, prequential
+ * metrics; not its state); false when no worker holds it. Thread-safe. */
+bool serve_key(struct serve *serve, const char *key, size_t len, struct grouped_key *out);
+
 /* The bootstrap servers in use (the embedded broker's when it runs). */
 const char *serve_bootstraps(const struct serve *serve);
 
@@ -70,6 +77,9 @@ struct live_model *serve_acquire_model(struct serve *serve);
 
 /* Live counters. */
 const struct worker_stats *serve_stats(const struct serve *serve);
+
+/* Counters of the workers' per-key state. */
+const struct state_store_stats *serve_state_stats(const struct serve *serve);
 
 /* The model's name, and the version being swapped in or served. */
 const char *serve_model_name(const struct serve *serve);

@@ -11,6 +11,7 @@
 #include "service/error.h"
 #include "service/log.h"
 #include "service/mem.h"
+#include "service/state_store.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -43,10 +44,10 @@ struct worker {
     struct kafka_sink *sink;
     rd_kafka_topic_t *output_topic;
     rd_kafka_topic_t *dead_letter_topic;
-    struct live_model *model;     /* this worker's reference */
-    unsigned generation;          /* of the slot, when model was taken */
-    pthread_mutex_t lock;         /* guards state and prequential against metric readers */
-    struct pipeline_state *state; /* per-key window history */
+    struct live_model *model;  /* this worker's reference */
+    unsigned generation;       /* of the slot, when model was taken */
+    pthread_mutex_t lock;      /* guards store and prequential against metric readers */
+    struct state_store *store; /* per-key windows and online models */
     struct metrics_running prequential;
     size_t ninputs;   /* pipeline inputs per record */
     size_t nfields;   /* the plan's columns: the inputs, then the label if any */
@@ -59,9 +60,14 @@ struct worker {
     double *inputs; /* row-major, one row of pipeline inputs per decodable record */
     const char **keys;
     size_t *key_lens;
-    double *features; /* the pipeline's output for those rows */
-    double *outputs;  /* the model's: values or class probabilities */
-    double *decided;  /* the prediction: a value, or the most probable class */
+    struct state_store_row *rows; /* key, partition and offset of each decoded record */
+    struct grouped_key **grouped; /* its key's entry in the store */
+    unsigned char *replay;        /* whether its key has learned from it already */
+    double *offsets;              /* what the online model starts from: the registry model's */
+    double *online;               /* the online model's prediction */
+    double *features;             /* the pipeline's output for those rows */
+    double *outputs;              /* the model's: values or class probabilities */
+    double *decided;              /* the prediction: a value, or the most probable class */
     double *labels;
     size_t *decoded;       /* batch index of each decoded record */
     const char **reasons;  /* per batch index: the class of its dead letter's reason */
@@ -77,6 +83,12 @@ struct worker {
 static void worker_on_delivery(void *opaque, uintptr_t tag, rd_kafka_resp_err_t status)
 {
     struct worker *w = opaque;
+    if (tag >= STATE_STORE_TAG) {
+        state_store_on_delivery(w->store, tag, status != RD_KAFKA_RESP_ERR_NO_ERROR);
+        if (status != RD_KAFKA_RESP_ERR_NO_ERROR)
+            log_warn("checkpoint refused: %s", rd_kafka_err2str(status));
+        return;
+    }
     if (status != RD_KAFKA_RESP_ERR_NO_ERROR) {
         w->failed[tag] = 1;
         log_warn("delivery failed: %s", rd_kafka_err2str(status));
@@ -91,6 +103,11 @@ static void worker_reserve(struct worker *w, size_t n)
     w->inputs = mem_realloc(w->inputs, n * (w->ninputs ? w->ninputs : 1) * sizeof *w->inputs);
     w->keys = mem_realloc(w->keys, n * sizeof *w->keys);
     w->key_lens = mem_realloc(w->key_lens, n * sizeof *w->key_lens);
+    w->rows = mem_realloc(w->rows, n * sizeof *w->rows);
+    w->grouped = mem_realloc(w->grouped, n * sizeof *w->grouped);
+    w->replay = mem_realloc(w->replay, n);
+    w->offsets = mem_realloc(w->offsets, n * sizeof *w->offsets);
+    w->online = mem_realloc(w->online, n * sizeof *w->online);
     w->features = mem_realloc(w->features, n * w->nfeatures * sizeof *w->features);
     w->outputs = mem_realloc(w->outputs, n * w->width * sizeof *w->outputs);
     w->decided = mem_realloc(w->decided, n * sizeof *w->decided);
@@ -242,7 +259,7 @@ static size_t worker_settle(struct worker *w, rd_kafka_message_t **msgs, size_t 
         struct worker_partition *p = &w->partitions[i];
         struct worker_fence *fence = worker_fence(w, p->partition);
         if (p->last_ok >= 0)
-            kafka_source_store(w->source, p->partition, p->last_ok);
+            state_store_defer(w->store, p->partition, p->last_ok);
         /* When stopping, the unstored records are read again after a restart. */
         if (stopping)
             continue;
@@ -262,11 +279,25 @@ static size_t worker_settle(struct worker *w, rd_kafka_message_t **msgs, size_t 
 
 /* A revoked partition's fence goes: its next owner reads from the committed
  * offset, which is at or before the fence, and may commit past it. */
-static void worker_on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *revoked)
+static void worker_on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *revoked, int lost)
 {
     struct worker *w = opaque;
     for (int i = 0; i < revoked->cnt; i++)
         worker_fence(w, revoked->elems[i].partition)->offset = -1;
+    if (!w->store)
+        return;
+    pthread_mutex_lock(&w->lock);
+    state_store_revoke(w->store, revoked, lost);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Newly assigned partitions' per-key state comes back from the changelog before their first
+ * record is processed. */
+static void worker_on_assign(void *opaque, const rd_kafka_topic_partition_list_t *assigned)
+{
+    struct worker *w = opaque;
+    if (w->store)
+        state_store_assign(w->store, assigned); /* takes the lock itself, entry by entry */
 }
 
 /* Paces retries of failed outputs (a broker refusing, or a record too large
@@ -282,22 +313,15 @@ static void worker_back_off(struct worker *w, size_t rewound)
         usleep(20000);
 }
 
-/* Takes the slot's current model: the dimensions and buffers follow it, and the window
- * history carries over when the new pipeline reads the same inputs with the same window. */
+/* Takes the slot's current model: the dimensions and buffers follow it, and the per-key state
+ * carries over as far as the new version allows (state_store_adopt). */
 static void worker_take_model(struct worker *w)
 {
     struct live_model *model = live_model_slot_acquire(w->shared->models, &w->generation);
     const struct pipeline *pipeline = artefact_pipeline(model->artefact);
     struct live_model *old = w->model;
     w->model = model;
-    if (!w->state || !pipeline_state_fits(w->state, pipeline)) {
-        if (w->state)
-            log_info("model version %s reads other inputs or another window: per-key windows "
-                     "start afresh",
-                     model->version);
-        pipeline_state_destroy(w->state);
-        w->state = pipeline_state_new(pipeline);
-    }
+    state_store_adopt(w->store, pipeline, model->online);
     w->ninputs = pipeline_ninputs(pipeline);
     w->nfields = avro_plan_nfields(model->plan);
     w->nfeatures = pipeline_nfeatures(pipeline);
@@ -316,7 +340,9 @@ static void worker_measure(struct worker *w, rd_kafka_message_t **msgs, size_t n
 {
     const struct worker_metrics *m = w->shared->metrics;
     int64_t now_ms = clock_wall_ms();
-    bool regression = artefact_model(w->model->artefact)->kind == LINEAR_RIDGE;
+    /* An anomaly score is no estimate of the label. */
+    bool regression = artefact_model(w->model->artefact)->kind == LINEAR_RIDGE &&
+                      !(w->model->online && online_model_kind(w->model->online) == ONLINE_ANOMALY);
     pthread_mutex_lock(&w->lock);
     for (size_t j = 0; j < ndecoded; j++)
         if (regression && !w->failed[w->decoded[j]] && isfinite(w->labels[j]))
@@ -336,6 +362,42 @@ static void worker_measure(struct worker *w, rd_kafka_message_t **msgs, size_t n
         int64_t stamp = rd_kafka_message_timestamp(msgs[i], NULL);
         if (stamp > 0)
             prom_observe(m->latency_seconds, (double)(now_ms - stamp) / 1000.0);
+    }
+}
+
+/* The per-key online model's turn, for the n decoded records of the batch: it starts from the
+ * registry model's output (with online.residual), predicts, learns from new records, and its
+ * prediction replaces the registry model's. Without an online model only the keys' offsets. */
+static void worker_learn(struct worker *w, size_t n)
+{
+    const struct live_model *model = w->model;
+    const struct linear_model *m = artefact_model(model->artefact);
+    for (size_t j = 0; j < n; j++) {
+        double offset = 0;
+        if (model->online && model->residual && m->kind == LINEAR_LOGISTIC) {
+            /* The logit of the probability, kept finite where it saturates. */
+            double p = fmin(fmax(w->outputs[j * w->width + 1], 1e-15), 1.0 - 1e-15);
+            offset = log(p) - log1p(-p);
+        } else if (model->online && model->residual) {
+            offset = w->outputs[j * w->width];
+        }
+        w->offsets[j] = offset;
+    }
+    double positive = m->nclasses == 2 ? m->classes[1] : 1.0;
+    state_store_learn(w->store, w->grouped, w->replay, w->features, w->labels, w->offsets, positive,
+                      n, w->online);
+    if (!model->online)
+        return;
+    bool classifier = online_classifier(model->online);
+    for (size_t j = 0; j < n; j++) {
+        if (!classifier) {
+            w->decided[j] = w->online[j];
+            continue;
+        }
+        double p = w->online[j];
+        w->outputs[j * w->width] = 1.0 - p;
+        w->outputs[j * w->width + 1] = p;
+        w->decided[j] = p >= 0.5 ? m->classes[1] : m->classes[0];
     }
 }
 
@@ -369,15 +431,21 @@ static void worker_on_batch(void *opaque, rd_kafka_message_t **msgs, size_t n)
         w->labels[ndecoded] = w->nfields > q ? w->row[q] : NAN;
         w->keys[ndecoded] = msg->key ? msg->key : "";
         w->key_lens[ndecoded] = msg->key ? msg->key_len : 0;
+        w->rows[ndecoded] = (struct state_store_row){w->keys[ndecoded], w->key_lens[ndecoded],
+                                                     msg->partition, msg->offset};
         w->decoded[ndecoded++] = i;
     }
     const struct artefact *a = w->model->artefact;
     struct pipeline_rows rows = {
         .nrows = ndecoded, .values = w->inputs, .keys = w->keys, .key_lens = w->key_lens};
-    pipeline_transform(artefact_pipeline(a), w->state, &rows, w->features);
+    state_store_begin(w->store, w->rows, ndecoded, w->grouped, w->replay);
+    state_store_features(w->store, &rows, w->replay, w->features);
     pthread_mutex_unlock(&w->lock);
     linear_predict(artefact_model(a), w->features, ndecoded, w->outputs);
     linear_decide(artefact_model(a), w->outputs, ndecoded, w->decided);
+    pthread_mutex_lock(&w->lock);
+    worker_learn(w, ndecoded);
+    pthread_mutex_unlock(&w->lock);
     for (size_t j = 0; j < ndecoded; j++) {
         size_t i = w->decoded[j];
         worker_predict_out(w, msgs[i], i, j);
@@ -396,6 +464,9 @@ static void worker_on_batch(void *opaque, rd_kafka_message_t **msgs, size_t n)
     atomic_fetch_add(&stats->predicted, ndecoded - nfailed_predictions);
     atomic_fetch_add(&stats->dead_lettered, ndead - (nfailed - nfailed_predictions));
     worker_measure(w, msgs, n, ndecoded, started_ms);
+    pthread_mutex_lock(&w->lock);
+    state_store_end(w->store, false);
+    pthread_mutex_unlock(&w->lock);
     worker_back_off(w, rewound);
 }
 
@@ -407,7 +478,6 @@ struct worker *worker_new(int id, const struct worker_shared *shared, int *statu
     w->id = id;
     w->shared = shared;
     pthread_mutex_init(&w->lock, NULL);
-    worker_take_model(w);
 
     *status = TB_KAFKA; /* the properties were checked by serve: what fails now is Kafka */
     struct kafka_sink_options sink_options = {
@@ -431,11 +501,26 @@ struct worker *worker_new(int id, const struct worker_shared *shared, int *statu
         .statistics_interval_ms = cfg->serve.statistics_interval_ms,
         .on_batch = worker_on_batch,
         .on_revoke = worker_on_revoke,
+        .on_assign = worker_on_assign,
         .opaque = w,
     };
     w->source = kafka_source_new(shared->props, shared->nprops, &options, err, errsz);
     if (!w->source)
         goto fail;
+    struct state_store_options store_options = {
+        .cfg = cfg,
+        .props = shared->props,
+        .nprops = shared->nprops,
+        .sink = w->sink,
+        .source = w->source,
+        .stats = shared->state_stats,
+        .stop = shared->stop,
+        .lock = &w->lock,
+    };
+    w->store = state_store_new(&store_options, err, errsz);
+    if (!w->store)
+        goto fail;
+    worker_take_model(w);
     *status = TB_OK;
     return w;
 
@@ -478,6 +563,10 @@ int worker_run(struct worker *w)
             break;
         }
     }
+    pthread_mutex_lock(&w->lock);
+    if (!state_store_end(w->store, true))
+        log_warn("the final checkpoint failed: the records since the last one will be read again");
+    pthread_mutex_unlock(&w->lock);
     char err[256];
     if (kafka_source_commit(w->source, 3000, err, sizeof err) != TB_OK)
         log_warn("%s", err);
@@ -494,8 +583,7 @@ int worker_run(struct worker *w)
 void worker_table(struct worker *w, size_t *keys, size_t *bytes)
 {
     pthread_mutex_lock(&w->lock);
-    *keys = w->state ? pipeline_state_keys(w->state) : 0;
-    *bytes = w->state ? pipeline_state_bytes(w->state) : 0;
+    state_store_size(w->store, keys, bytes);
     pthread_mutex_unlock(&w->lock);
 }
 
@@ -503,10 +591,11 @@ bool worker_peek(struct worker *w, const struct pipeline *pipeline, const struct
                  double *out)
 {
     pthread_mutex_lock(&w->lock);
-    bool held = w->state && row->keys && pipeline_state_fits(w->state, pipeline) &&
-                pipeline_state_has(w->state, row->keys[0], row->key_lens[0]);
+    const struct pipeline_state *windows = state_store_windows(w->store);
+    bool held = windows && row->keys && pipeline_state_fits(windows, pipeline) &&
+                pipeline_state_has(windows, row->keys[0], row->key_lens[0]);
     if (held)
-        pipeline_peek(pipeline, w->state, row, out);
+        pipeline_peek(pipeline, windows, row, out);
     pthread_mutex_unlock(&w->lock);
     return held;
 }
@@ -523,6 +612,22 @@ void worker_prequential(struct worker *w, struct metrics_running *into)
     pthread_mutex_unlock(&w->lock);
 }
 
+bool worker_key(struct worker *w, const char *key, size_t len, struct grouped_key *out)
+{
+    pthread_mutex_lock(&w->lock);
+    bool held = state_store_key(w->store, key, len, out);
+    pthread_mutex_unlock(&w->lock);
+    return held;
+}
+
+void worker_online_prequential(struct worker *w, struct metrics_running *regression,
+                               struct metrics_running_class *classification)
+{
+    pthread_mutex_lock(&w->lock);
+    state_store_prequential(w->store, regression, classification);
+    pthread_mutex_unlock(&w->lock);
+}
+
 int worker_assigned(const struct worker *w)
 {
     return w->source ? kafka_source_assigned(w->source) : 0;
@@ -532,9 +637,10 @@ void worker_destroy(struct worker *w)
 {
     if (!w)
         return;
+    /* The source and the sink may still call back into the store while they close. */
     kafka_source_destroy(w->source);
     kafka_sink_destroy(w->sink);
-    pipeline_state_destroy(w->state);
+    state_store_destroy(w->store);
     live_model_release(w->model);
     avro_wire_buf_free(&w->encoded);
     pthread_mutex_destroy(&w->lock);
@@ -547,6 +653,11 @@ void worker_destroy(struct worker *w)
     free(w->decided);
     free(w->outputs);
     free(w->features);
+    free(w->online);
+    free(w->offsets);
+    free(w->replay);
+    free(w->grouped);
+    free(w->rows);
     free(w->key_lens);
     free(w->keys);
     free(w->inputs);

@@ -11,6 +11,7 @@
 #include "service/config.h"
 #include "service/live_model.h"
 #include "service/prom.h"
+#include "service/state_store.h"
 
 #include <stdatomic.h>
 #include <stddef.h>
@@ -41,6 +42,7 @@ struct worker_shared {
     size_t nprops;
     struct live_model_slot *models; /* the model to serve; workers take a new one between batches */
     struct worker_stats *stats;
+    struct state_store_stats *state_stats;
     const struct worker_metrics *metrics;
     atomic_int *stop;      /* set to ask every worker to drain and leave */
     atomic_int *joined;    /* workers that have had their first assignment */
@@ -70,7 +72,7 @@ int worker_run(struct worker *worker);
 /* Partitions currently assigned to this worker. */
 int worker_assigned(const struct worker *worker);
 
-/* The keys the worker's window history holds, and its bytes. Thread-safe. */
+/* The keys the worker's per-key state holds, and its bytes in memory. Thread-safe. */
 void worker_table(struct worker *worker, size_t *keys, size_t *bytes);
 
 /* When the worker's window history holds the key of the one row, computes the row's features
@@ -87,6 +89,14 @@ size_t worker_lag(struct worker *worker, struct kafka_source_partition_lag *out,
  * a record that carried a label, against that label, the prediction made before the record's
  * label could be learned from (regression models; classifiers add nothing yet). Thread-safe. */
 void worker_prequential(struct worker *worker, struct metrics_running *into);
+
+/* Copies what the worker knows of one key (state_store_key); false when it holds no such key.
+ * Thread-safe. */
+bool worker_key(struct worker *worker, const char *key, size_t len, struct grouped_key *out);
+
+/* Adds the worker's online models' prequential metrics (state_store_prequential). Thread-safe. */
+void worker_online_prequential(struct worker *worker, struct metrics_running *regression,
+                               struct metrics_running_class *classification);
 
 /* Frees the worker; accepts NULL. */
 void worker_destroy(struct worker *worker);

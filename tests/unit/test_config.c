@@ -540,7 +540,7 @@ static void test_env_reaches_every_key(void **state)
         config_destroy(via_env);
         config_destroy(via_set);
     }
-    assert_int_equal(nkeys, 68); /* the keys the table documents */
+    assert_int_equal(nkeys, 104); /* the keys the table documents */
 }
 
 static void test_env_names_are_unique(void **state)

@@ -1837,6 +1837,586 @@ static void test_peek_concurrent(void **state)
     peek_batch_free(&history);
 }
 
+/* --- checkpoint, eviction and restore of a key's history ------------------------------------- */
+
+#define PEEK_NKEYS (sizeof(peek_keys) / sizeof(peek_keys[0]))
+
+/* A value that no test writes: what a buffer is filled with to see what a call wrote. */
+static const double untouched = -8.25e300;
+
+static void fill_untouched(double *buf, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        buf[i] = untouched;
+}
+
+/* Fails unless a[0..n) and b[0..n) are the same bits (NaNs included). */
+static void assert_same_doubles(const double *a, const double *b, size_t n, const char *what)
+{
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], sizeof(double)) != 0)
+            fail_msg("%s: double %zu: %.17g versus %.17g", what, i, a[i], b[i]);
+}
+
+/* Copies the raw numeric inputs (x0 x1 x2) of b's rows whose key is key, oldest first, into
+ * records (room for b->n x 3 doubles) straight from the input rows; returns their number. */
+static size_t key_records(const struct peek_batch *b, const char *key, double *records)
+{
+    size_t n = 0, len = strlen(key);
+    for (size_t i = 0; i < b->n; i++)
+        if (b->lens[i] == len && memcmp(b->keys[i], key, len) == 0)
+            memcpy(records + 3 * n++, b->values + i * PEEK_INPUTS, 3 * sizeof(double));
+    return n;
+}
+
+/* Fails unless features a and b differ somewhere: the check that a history made a difference. */
+static void assert_some_feature_differs(const double *a, const double *b, size_t n,
+                                        const char *what)
+{
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], sizeof(double)) != 0)
+            return;
+    fail_msg("%s: every feature is the same", what);
+}
+
+/* After a stream of transforms, get returns each key's last `window` records (fewer for a key
+ * with fewer), oldest first, as the raw inputs went in (NaN included), compared with the input
+ * rows themselves; a key the state does not hold gives 0 and leaves out alone. */
+static void test_state_get_raw_inputs(void **state)
+{
+    const struct peek_case *pc = *state;
+    support_rng_seed(777 + pc->window);
+    struct peek_batch history;
+    peek_history(&history, 200, 0.125);
+    struct pipeline *p = peek_fit(pc, &history);
+    peek_recode(p, &history);
+    struct pipeline_state *s = peek_state(p, &history);
+    size_t w = pc->window, keys = pipeline_state_keys(s), bytes = pipeline_state_bytes(s);
+    assert_int_equal(pipeline_state_width(s), 3);
+
+    /* out has room for a full window and a margin that get must not touch. */
+    size_t room = (w + 4) * 3;
+    double *out = mem_alloc(room * sizeof(double));
+    double *records = mem_alloc(history.n * 3 * sizeof(double));
+    size_t nans = 0, shorter = 0, longer = 0;
+    char what[96];
+    for (size_t k = 0; k < PEEK_NKEYS; k++) {
+        const char *key = peek_keys[k];
+        size_t n = key_records(&history, key, records), want = n < w ? n : w;
+        assert_true((n > 0) == (k < PEEK_KNOWN));
+        fill_untouched(out, room);
+        size_t got = pipeline_state_get(s, key, strlen(key), out);
+        snprintf(what, sizeof(what), "key '%s' (%zu records, window %zu)", key, n, w);
+        if (got != want)
+            fail_msg("%s: get returned %zu records, want %zu", what, got, want);
+        assert_same_doubles(out, records + (n - want) * 3, want * 3, what);
+        for (size_t i = want * 3; i < room; i++)
+            if (memcmp(&out[i], &untouched, sizeof(double)) != 0)
+                fail_msg("%s: get wrote double %zu, past its %zu records", what, i, want);
+        for (size_t i = 0; i < want * 3; i++)
+            nans += isnan(out[i]) ? 1 : 0;
+        shorter += n > 0 && n < w;
+        longer += n > w;
+    }
+    /* The comparison covered missing values, full rings and (but for tiny windows) short ones. */
+    assert_true(nans > 0);
+    assert_true(longer > 0);
+    if (w > 2)
+        assert_true(shorter > 0);
+    /* A prefix of a held key is another key, which the state does not hold. */
+    fill_untouched(out, room);
+    assert_int_equal(pipeline_state_get(s, "alph", 4, out), 0);
+    assert_true(memcmp(&out[0], &untouched, sizeof(double)) == 0);
+    /* get only reads. */
+    assert_int_equal(pipeline_state_keys(s), keys);
+    assert_int_equal(pipeline_state_bytes(s), bytes);
+
+    free(records);
+    free(out);
+    pipeline_state_destroy(s);
+    pipeline_destroy(p);
+    peek_batch_free(&history);
+}
+
+/* A state restored key by key with put transforms the next rows exactly as the state whose
+ * histories it was given: from get's records, from every raw record of each key (more than the
+ * window for most keys, fewer for "zeta"), and put over other histories of the same keys. */
+static void test_state_put_restores(void **state)
+{
+    const struct peek_case *pc = *state;
+    support_rng_seed(4711 + pc->window);
+    struct peek_batch history, other, query;
+    peek_history(&history, 200, 0.125);
+    peek_history(&other, 120, 0.125);
+    peek_random(&query, 40, 0, PEEK_NKEYS, 0.125);
+    struct pipeline *p = peek_fit(pc, &history);
+    peek_recode(p, &history);
+    peek_recode(p, &other);
+    peek_recode(p, &query);
+    size_t nf = pipeline_nfeatures(p), w = pc->window;
+
+    struct pipeline_state *original = peek_state(p, &history);
+    enum { FROM_GET, FROM_ROWS, REPLACED, NRESTORED };
+    static const char *const names[NRESTORED] = {"records from get", "every raw record of a key",
+                                                 "put over other histories"};
+    struct pipeline_state *restored[NRESTORED] = {pipeline_state_new(p), pipeline_state_new(p),
+                                                  peek_state(p, &other)};
+    assert_int_equal(pipeline_state_keys(restored[REPLACED]), PEEK_KNOWN);
+    double *records = mem_alloc(history.n * 3 * sizeof(double));
+    double *saved = mem_alloc(w * 3 * sizeof(double));
+    size_t shorter = 0, longer = 0;
+    for (size_t k = 0; k < PEEK_KNOWN; k++) {
+        const char *key = peek_keys[k];
+        size_t n = pipeline_state_get(original, key, strlen(key), saved);
+        size_t m = key_records(&history, key, records);
+        pipeline_state_put(restored[FROM_GET], key, strlen(key), saved, n);
+        pipeline_state_put(restored[FROM_ROWS], key, strlen(key), records, m);
+        pipeline_state_put(restored[REPLACED], key, strlen(key), saved, n);
+        shorter += m < w;
+        longer += m > w;
+    }
+    assert_true(longer > 0);
+    if (w > 2)
+        assert_true(shorter > 0);
+
+    double *want = mem_alloc(query.n * nf * sizeof(double));
+    double *got = mem_alloc(query.n * nf * sizeof(double));
+    struct pipeline_rows rows = peek_rows(&query);
+    for (size_t r = 0; r < NRESTORED; r++) {
+        assert_int_equal(pipeline_state_keys(restored[r]), pipeline_state_keys(original));
+        assert_int_equal(pipeline_state_bytes(restored[r]), pipeline_state_bytes(original));
+    }
+    /* Two batches: the restored rings also go on turning as the original's. */
+    for (int batch = 0; batch < 2; batch++) {
+        pipeline_transform(p, original, &rows, want);
+        for (size_t r = 0; r < NRESTORED; r++) {
+            pipeline_transform(p, restored[r], &rows, got);
+            char what[96];
+            snprintf(what, sizeof(what), "%s, batch %d", names[r], batch);
+            assert_same_features(got, want, query.n, nf, what);
+        }
+    }
+    /* The histories mattered (but for a window of 1, which holds only the row itself): a state
+     * without them gives other features for the first batch. */
+    if (w > 1) {
+        struct pipeline_state *fresh = pipeline_state_new(p), *again = peek_state(p, &history);
+        pipeline_transform(p, fresh, &rows, got);
+        pipeline_transform(p, again, &rows, want);
+        assert_some_feature_differs(got, want, query.n * nf, "fresh state versus history");
+        pipeline_state_destroy(again);
+        pipeline_state_destroy(fresh);
+    }
+
+    free(got);
+    free(want);
+    free(saved);
+    free(records);
+    for (size_t r = 0; r < NRESTORED; r++)
+        pipeline_state_destroy(restored[r]);
+    pipeline_state_destroy(original);
+    pipeline_destroy(p);
+    peek_batch_free(&query);
+    peek_batch_free(&other);
+    peek_batch_free(&history);
+}
+
+/* put of no records keeps the key with an empty history; put of more than the window keeps the
+ * newest; a state without a window ignores put, get and drop. */
+static void test_state_put_edges(void **state)
+{
+    (void)state;
+    enum { W = 4 };
+    const struct peek_case pc = {PIPELINE_IMPUTE_MEAN, false, W, PIPELINE_STAT_ALL,
+                                 PIPELINE_SCALE_NONE};
+    support_rng_seed(606);
+    struct peek_batch history, query;
+    peek_history(&history, 100, 0.125);
+    peek_random(&query, 30, 0, PEEK_KNOWN, 0.125);
+    struct pipeline *p = peek_fit(&pc, &history);
+    peek_recode(p, &history);
+    peek_recode(p, &query);
+    size_t nf = pipeline_nfeatures(p), count_col = pipeline_spec(p)->nscaled - 1;
+    assert_string_equal(pipeline_feature_name(p, count_col), "window_count_4");
+    struct pipeline_rows rows = peek_rows(&query);
+    double out[(W + 4) * 3];
+
+    /* No records for a held key: still held, same size, an empty history, like a dropped key
+     * for the rows that follow. */
+    struct pipeline_state *s = peek_state(p, &history), *twin = peek_state(p, &history);
+    size_t keys = pipeline_state_keys(s), bytes = pipeline_state_bytes(s);
+    pipeline_state_put(s, "beta", 4, NULL, 0);
+    assert_true(pipeline_state_has(s, "beta", 4));
+    assert_int_equal(pipeline_state_keys(s), keys);
+    assert_int_equal(pipeline_state_bytes(s), bytes);
+    fill_untouched(out, sizeof(out) / sizeof(out[0]));
+    assert_int_equal(pipeline_state_get(s, "beta", 4, out), 0);
+    assert_true(memcmp(&out[0], &untouched, sizeof(double)) == 0);
+    pipeline_state_drop(twin, "beta", 4);
+    double *got = mem_alloc(query.n * nf * sizeof(double));
+    double *want = mem_alloc(query.n * nf * sizeof(double));
+    pipeline_transform(p, s, &rows, got);
+    pipeline_transform(p, twin, &rows, want);
+    assert_same_features(got, want, query.n, nf, "empty history versus dropped key");
+    size_t first_beta = 0;
+    while (first_beta < query.n && strcmp(query.keys[first_beta], "beta") != 0)
+        first_beta++;
+    assert_true(first_beta < query.n);
+    assert_true(got[first_beta * nf + count_col] == 1.0); /* a window of one */
+
+    /* No records for a new key: the key is added. */
+    pipeline_state_put(s, "omega", 5, NULL, 0);
+    assert_true(pipeline_state_has(s, "omega", 5));
+    assert_int_equal(pipeline_state_keys(s), keys + 1);
+    assert_true(pipeline_state_bytes(s) > bytes);
+    assert_int_equal(pipeline_state_get(s, "omega", 5, out), 0);
+
+    /* 2 W + 1 records (with a NaN among the kept ones): the newest W come back. */
+    double many[(2 * W + 1) * 3];
+    for (size_t i = 0; i < (2 * W + 1) * 3; i++)
+        many[i] = 0.5 * (double)i - 3.0;
+    many[(2 * W) * 3 + 1] = NAN;
+    pipeline_state_put(s, "omega", 5, many, 2 * W + 1);
+    fill_untouched(out, sizeof(out) / sizeof(out[0]));
+    assert_int_equal(pipeline_state_get(s, "omega", 5, out), W);
+    assert_same_doubles(out, many + (W + 1) * 3, W * 3, "newest W of 2 W + 1 records");
+    assert_true(memcmp(&out[W * 3], &untouched, sizeof(double)) == 0);
+    /* And fewer replace them. */
+    pipeline_state_put(s, "omega", 5, many, 2);
+    assert_int_equal(pipeline_state_get(s, "omega", 5, out), 2);
+    assert_same_doubles(out, many, 2 * 3, "2 records over a full ring");
+    assert_int_equal(pipeline_state_keys(s), keys + 1);
+    pipeline_state_destroy(twin);
+    pipeline_state_destroy(s);
+    pipeline_destroy(p);
+
+    /* Without a window a state holds no history: put, get and drop do nothing. */
+    const struct peek_case none = {PIPELINE_IMPUTE_MEAN, true, 0, 0, PIPELINE_SCALE_STANDARD};
+    p = peek_fit(&none, &history);
+    s = pipeline_state_new(p);
+    bytes = pipeline_state_bytes(s);
+    assert_int_equal(pipeline_state_width(s), 0);
+    pipeline_state_put(s, "alpha", 5, many, 3);
+    pipeline_state_put(s, "beta", 4, NULL, 0);
+    assert_false(pipeline_state_has(s, "alpha", 5));
+    assert_false(pipeline_state_has(s, "beta", 4));
+    assert_int_equal(pipeline_state_keys(s), 0);
+    assert_int_equal(pipeline_state_bytes(s), bytes);
+    fill_untouched(out, sizeof(out) / sizeof(out[0]));
+    assert_int_equal(pipeline_state_get(s, "alpha", 5, out), 0);
+    assert_true(memcmp(&out[0], &untouched, sizeof(double)) == 0);
+    pipeline_state_drop(s, "alpha", 5);
+    assert_int_equal(pipeline_state_bytes(s), bytes);
+    pipeline_state_destroy(s);
+
+    free(want);
+    free(got);
+    pipeline_destroy(p);
+    peek_batch_free(&query);
+    peek_batch_free(&history);
+}
+
+/* Copies into out the rows of b but for those of key. */
+static void peek_without(const struct peek_batch *b, const char *key, struct peek_batch *out)
+{
+    out->n = 0;
+    out->values = mem_alloc(b->n * PEEK_INPUTS * sizeof(double));
+    out->keys = mem_alloc(b->n * sizeof(char *));
+    out->lens = mem_alloc(b->n * sizeof(size_t));
+    for (size_t i = 0; i < b->n; i++) {
+        if (strcmp(b->keys[i], key) == 0)
+            continue;
+        memcpy(out->values + out->n * PEEK_INPUTS, b->values + i * PEEK_INPUTS,
+               PEEK_INPUTS * sizeof(double));
+        out->keys[out->n] = b->keys[i];
+        out->lens[out->n++] = b->lens[i];
+    }
+}
+
+/* drop takes a key away as if it had never come: has is false, keys and bytes are what they were
+ * before it was added, every other key transforms as before, and the key starts afresh. */
+static void test_state_drop(void **state)
+{
+    (void)state;
+    support_rng_seed(1312);
+    struct peek_batch history, query, omega;
+    peek_history(&history, 200, 0.125);
+    peek_random(&query, 40, 0, PEEK_NKEYS, 0.125);
+    peek_random(&omega, 10, 0, 1, 0.125);
+    for (size_t i = 0; i < omega.n; i++) {
+        omega.keys[i] = "omega";
+        omega.lens[i] = 5;
+    }
+    struct pipeline *p = peek_fit(&peek_cases[0], &history);
+    peek_recode(p, &history);
+    peek_recode(p, &query);
+    peek_recode(p, &omega);
+    size_t nf = pipeline_nfeatures(p);
+    double *got = mem_alloc((query.n + omega.n) * nf * sizeof(double));
+    double *want = mem_alloc((query.n + omega.n) * nf * sizeof(double));
+    struct pipeline_rows rows = peek_rows(&query), omega_rows = peek_rows(&omega);
+
+    /* A key added by transform, then dropped: back to where the state was. */
+    struct pipeline_state *s = peek_state(p, &history), *twin = peek_state(p, &history);
+    size_t keys = pipeline_state_keys(s), bytes = pipeline_state_bytes(s);
+    pipeline_transform(p, s, &omega_rows, got);
+    assert_true(pipeline_state_has(s, "omega", 5));
+    assert_int_equal(pipeline_state_keys(s), keys + 1);
+    assert_true(pipeline_state_bytes(s) > bytes);
+    pipeline_state_drop(s, "omega", 5);
+    assert_false(pipeline_state_has(s, "omega", 5));
+    assert_int_equal(pipeline_state_keys(s), keys);
+    assert_int_equal(pipeline_state_bytes(s), bytes);
+    /* Likewise a key added by put. */
+    double records[3] = {1.0, NAN, 2.0};
+    pipeline_state_put(s, "omega", 5, records, 1);
+    pipeline_state_drop(s, "omega", 5);
+    assert_int_equal(pipeline_state_keys(s), keys);
+    assert_int_equal(pipeline_state_bytes(s), bytes);
+    /* Keys not held, among them a prefix of a held one: ignored; so is a second drop. */
+    pipeline_state_drop(s, "omega", 5);
+    pipeline_state_drop(s, "alph", 4);
+    pipeline_state_drop(s, NULL, 0);
+    assert_int_equal(pipeline_state_keys(s), keys);
+    assert_int_equal(pipeline_state_bytes(s), bytes);
+    assert_true(pipeline_state_has(s, "alpha", 5));
+    pipeline_transform(p, s, &rows, got);
+    pipeline_transform(p, twin, &rows, want);
+    assert_same_features(got, want, query.n, nf, "after adding and dropping a key");
+    pipeline_state_destroy(twin);
+    pipeline_state_destroy(s);
+
+    /* A key of the history dropped: as a state that never saw its rows, the key included (its
+     * next rows start a new window). */
+    struct peek_batch without;
+    peek_without(&history, "beta", &without);
+    assert_true(without.n < history.n);
+    s = peek_state(p, &history);
+    twin = peek_state(p, &without);
+    pipeline_state_drop(s, "beta", 4);
+    assert_false(pipeline_state_has(s, "beta", 4));
+    for (size_t k = 0; k < PEEK_KNOWN; k++)
+        assert_true(pipeline_state_has(s, peek_keys[k], strlen(peek_keys[k])) == (k != 1));
+    assert_int_equal(pipeline_state_keys(s), PEEK_KNOWN - 1);
+    assert_int_equal(pipeline_state_keys(s), pipeline_state_keys(twin));
+    assert_int_equal(pipeline_state_bytes(s), pipeline_state_bytes(twin));
+    pipeline_transform(p, s, &rows, got);
+    pipeline_transform(p, twin, &rows, want);
+    assert_same_features(got, want, query.n, nf, "dropped versus never seen");
+    /* ... and the other keys' features are those of a state that keeps beta. */
+    struct pipeline_state *kept = peek_state(p, &history);
+    pipeline_transform(p, kept, &rows, want);
+    size_t others = 0;
+    for (size_t i = 0; i < query.n; i++)
+        if (strcmp(query.keys[i], "beta") != 0) {
+            assert_same_features(got + i * nf, want + i * nf, 1, nf, "another key after a drop");
+            others++;
+        }
+    assert_true(others > 0 && others < query.n);
+    pipeline_state_destroy(kept);
+    pipeline_state_destroy(twin);
+    pipeline_state_destroy(s);
+
+    free(want);
+    free(got);
+    peek_batch_free(&without);
+    pipeline_destroy(p);
+    peek_batch_free(&omega);
+    peek_batch_free(&query);
+    peek_batch_free(&history);
+}
+
+/* The empty key (rows without keys, NULL or "" with length 0) is checkpointed, restored and
+ * dropped like any other, beside other keys. */
+static void test_state_empty_key(void **state)
+{
+    (void)state;
+    enum { W = 4 };
+    support_rng_seed(2718);
+    struct peek_batch history, query;
+    peek_history(&history, 50, 0.125);
+    peek_random(&query, 12, 0, PEEK_KNOWN, 0.125);
+    struct pipeline *p = peek_fit(&peek_cases[0], &history);
+    peek_recode(p, &history);
+    peek_recode(p, &query);
+    size_t nf = pipeline_nfeatures(p);
+    struct pipeline_rows keyless = {.nrows = history.n, .values = history.values};
+    struct pipeline_rows next = {.nrows = query.n, .values = query.values};
+    double *got = mem_alloc(history.n * nf * sizeof(double));
+    double *want = mem_alloc(history.n * nf * sizeof(double));
+
+    /* Rows without keys: get of NULL and of "" both return the last W rows. */
+    struct pipeline_state *s = pipeline_state_new(p);
+    size_t empty_bytes = pipeline_state_bytes(s);
+    pipeline_transform(p, s, &keyless, got);
+    assert_int_equal(pipeline_state_keys(s), 1);
+    assert_true(pipeline_state_has(s, NULL, 0));
+    assert_true(pipeline_state_has(s, "", 0));
+    double a[W * 3], b[W * 3], last[W * 3];
+    for (size_t t = 0; t < W; t++)
+        memcpy(last + t * 3, history.values + (history.n - W + t) * PEEK_INPUTS,
+               3 * sizeof(double));
+    assert_int_equal(pipeline_state_get(s, NULL, 0, a), W);
+    assert_int_equal(pipeline_state_get(s, "", 0, b), W);
+    assert_same_doubles(a, last, W * 3, "empty key (NULL)");
+    assert_same_doubles(b, last, W * 3, "empty key (\"\")");
+
+    /* Restored under "" into a fresh state: the next keyless rows get the same features. */
+    struct pipeline_state *restored = pipeline_state_new(p);
+    pipeline_state_put(restored, "", 0, a, W);
+    assert_true(pipeline_state_has(restored, NULL, 0));
+    pipeline_transform(p, s, &next, want);
+    pipeline_transform(p, restored, &next, got);
+    assert_same_features(got, want, query.n, nf, "empty key restored");
+    pipeline_state_destroy(restored);
+
+    /* Dropped: the state is as new. */
+    pipeline_state_drop(s, NULL, 0);
+    assert_false(pipeline_state_has(s, "", 0));
+    assert_int_equal(pipeline_state_keys(s), 0);
+    assert_int_equal(pipeline_state_bytes(s), empty_bytes);
+    pipeline_state_destroy(s);
+
+    /* Beside other keys: dropping the empty key leaves them, dropping one of them leaves it. */
+    s = peek_state(p, &history);
+    struct pipeline_rows with_keys = peek_rows(&query);
+    pipeline_state_put(s, NULL, 0, a, W);
+    assert_int_equal(pipeline_state_keys(s), PEEK_KNOWN + 1);
+    pipeline_state_drop(s, "", 0);
+    assert_false(pipeline_state_has(s, NULL, 0));
+    for (size_t k = 0; k < PEEK_KNOWN; k++)
+        assert_true(pipeline_state_has(s, peek_keys[k], strlen(peek_keys[k])));
+    struct pipeline_state *twin = peek_state(p, &history);
+    pipeline_transform(p, s, &with_keys, got);
+    pipeline_transform(p, twin, &with_keys, want);
+    assert_same_features(got, want, query.n, nf, "other keys after dropping the empty key");
+    pipeline_state_put(s, "", 0, a, W);
+    pipeline_state_drop(s, "alpha", 5);
+    assert_int_equal(pipeline_state_get(s, NULL, 0, b), W);
+    assert_same_doubles(b, a, W * 3, "empty key after dropping another");
+    pipeline_state_destroy(twin);
+    pipeline_state_destroy(s);
+
+    free(want);
+    free(got);
+    pipeline_destroy(p);
+    peek_batch_free(&query);
+    peek_batch_free(&history);
+}
+
+/* The records the stress test gives key i: count i % (W + 2) (none, fewer than, as many as and
+ * more than the window), each value telling key, record and input apart. */
+#define STRESS_W 3
+static size_t stress_records(size_t i, double *records)
+{
+    size_t count = i % (STRESS_W + 2);
+    for (size_t t = 0; t < count; t++)
+        for (size_t j = 0; j < 3; j++)
+            records[t * 3 + j] = (double)i * 100.0 + (double)t * 10.0 + (double)j;
+    return count;
+}
+
+/* Fails unless s holds exactly the keys of ids[0..n) (with their records when check_records). */
+static void stress_check_held(const struct pipeline_state *s, char (*names)[24], const size_t *lens,
+                              const size_t *ids, size_t n, bool check_records)
+{
+    assert_int_equal(pipeline_state_keys(s), n);
+    double want[(STRESS_W + 1) * 3], got[STRESS_W * 3];
+    for (size_t r = 0; r < n; r++) {
+        size_t i = ids[r];
+        if (!pipeline_state_has(s, names[i], lens[i]))
+            fail_msg("key '%s' is no longer found (%zu keys held)", names[i], n);
+        if (!check_records)
+            continue;
+        size_t count = stress_records(i, want), kept = count < STRESS_W ? count : STRESS_W;
+        if (pipeline_state_get(s, names[i], lens[i], got) != kept)
+            fail_msg("key '%s': a history of other length", names[i]);
+        assert_same_doubles(got, want + (count - kept) * 3, kept * 3, names[i]);
+    }
+}
+
+/* Drops, in random order (seeded), thousands of keys, and adds new ones in between: after every
+ * drop each remaining key is still found (a lookup that a wrong backward shift would break), the
+ * dropped one is not, and the bytes go down by its history's size (the same for every key but
+ * for its length); the keys keep their records throughout. */
+static void test_state_drop_many_keys(void **state)
+{
+    (void)state;
+    enum { NFIRST = 4000, NLATER = 2000, NALL = NFIRST + NLATER };
+    const struct peek_case pc = {PIPELINE_IMPUTE_MEAN, false, STRESS_W, PIPELINE_STAT_MEAN,
+                                 PIPELINE_SCALE_NONE};
+    support_rng_seed(8675309);
+    struct peek_batch history;
+    peek_history(&history, 50, 0.0);
+    struct pipeline *p = peek_fit(&pc, &history);
+    struct pipeline_state *s = pipeline_state_new(p);
+
+    /* Keys of 2 to 16 bytes: "k<i>" padded with a random number of '.'. */
+    char(*names)[24] = mem_alloc(NALL * sizeof(*names));
+    size_t *lens = mem_alloc(NALL * sizeof(size_t));
+    size_t *held = mem_alloc(NALL * sizeof(size_t)); /* key ids, in the order they go */
+    for (size_t i = 0; i < NALL; i++) {
+        int len = snprintf(names[i], sizeof(names[i]), "k%zu", i);
+        size_t pad = (size_t)(support_rng_uniform() * 12.0);
+        memset(names[i] + len, '.', pad);
+        lens[i] = (size_t)len + pad;
+        names[i][lens[i]] = '\0';
+    }
+    double records[(STRESS_W + 1) * 3];
+    for (size_t i = 0; i < NFIRST; i++) {
+        pipeline_state_put(s, names[i], lens[i], records, stress_records(i, records));
+        held[i] = i;
+    }
+    size_t nheld = NFIRST, full_bytes = pipeline_state_bytes(s);
+    stress_check_held(s, names, lens, held, nheld, true);
+
+    /* Shuffles held[0..nheld) (Fisher-Yates) and drops keys from the front of it. */
+    size_t base = 0; /* history bytes less the key's length: the same for every key */
+    size_t rounds[2] = {NFIRST / 2, NFIRST / 2 + NLATER};
+    for (int round = 0; round < 2; round++) {
+        for (size_t r = nheld; r > 1; r--) {
+            size_t k = (size_t)(support_rng_uniform() * (double)r), t = held[r - 1];
+            held[r - 1] = held[k];
+            held[k] = t;
+        }
+        for (size_t d = 0; d < rounds[round]; d++) {
+            size_t i = held[0], before = pipeline_state_bytes(s);
+            pipeline_state_drop(s, names[i], lens[i]);
+            if (pipeline_state_has(s, names[i], lens[i]))
+                fail_msg("key '%s' is still found after its drop", names[i]);
+            size_t freed = before - pipeline_state_bytes(s);
+            if (base == 0)
+                base = freed - lens[i];
+            if (freed != base + lens[i])
+                fail_msg("dropping '%s' (%zu bytes) freed %zu bytes, not %zu", names[i], lens[i],
+                         freed, base + lens[i]);
+            memmove(held, held + 1, --nheld * sizeof(size_t));
+            stress_check_held(s, names, lens, held, nheld, d % 500 == 0);
+        }
+        stress_check_held(s, names, lens, held, nheld, true);
+        if (round == 0) /* new keys fill the holes the drops left */
+            for (size_t i = NFIRST; i < NALL; i++) {
+                pipeline_state_put(s, names[i], lens[i], records, stress_records(i, records));
+                held[nheld++] = i;
+            }
+    }
+    assert_int_equal(nheld, 0);
+    assert_true(base > 3 * STRESS_W * sizeof(double));
+    /* Every history's bytes went: the first keys, put back, make the state as big as before. */
+    for (size_t i = 0; i < NFIRST; i++)
+        pipeline_state_put(s, names[i], lens[i], records, stress_records(i, records));
+    assert_int_equal(pipeline_state_bytes(s), full_bytes);
+    for (size_t i = 0; i < NFIRST; i++)
+        held[i] = i;
+    stress_check_held(s, names, lens, held, NFIRST, true);
+
+    pipeline_state_destroy(s);
+    free(held);
+    free(lens);
+    free(names);
+    pipeline_destroy(p);
+    peek_batch_free(&history);
+}
+
 /* --- C-MAPSS ---------------------------------------------------------------------------------- */
 
 /* Reads C-MAPSS train_FD001.txt (26 columns: unit cycle setting1..3 s1..s21) into keys (the
@@ -2037,6 +2617,29 @@ int main(void)
                    test_peek_repeated_key, NULL),
         NAMED_CASE("peek: a pipeline without a window, state NULL", test_peek_without_window, NULL),
         NAMED_CASE("peek: threads sharing a state peek at once", test_peek_concurrent, NULL),
+        NAMED_CASE("state get: each key's last W raw inputs, oldest first: window 4",
+                   test_state_get_raw_inputs, (void *)&peek_cases[0]),
+        NAMED_CASE("state get: each key's last W raw inputs, oldest first: window 3, NaN kept",
+                   test_state_get_raw_inputs, (void *)&peek_cases[1]),
+        NAMED_CASE("state get: each key's last W raw inputs, oldest first: window 1",
+                   test_state_get_raw_inputs, (void *)&peek_cases[2]),
+        NAMED_CASE("state get: each key's last W raw inputs, oldest first: window 7",
+                   test_state_get_raw_inputs, (void *)&peek_cases[3]),
+        NAMED_CASE("state put: a restored state transforms as the original: window 4",
+                   test_state_put_restores, (void *)&peek_cases[0]),
+        NAMED_CASE("state put: a restored state transforms as the original: window 3",
+                   test_state_put_restores, (void *)&peek_cases[1]),
+        NAMED_CASE("state put: a restored state transforms as the original: window 1",
+                   test_state_put_restores, (void *)&peek_cases[2]),
+        NAMED_CASE("state put: a restored state transforms as the original: window 7",
+                   test_state_put_restores, (void *)&peek_cases[3]),
+        NAMED_CASE("state put: no records, more than the window, no window", test_state_put_edges,
+                   NULL),
+        NAMED_CASE("state drop: as if the key never came; other keys unaffected", test_state_drop,
+                   NULL),
+        NAMED_CASE("state get/put/drop of the empty key", test_state_empty_key, NULL),
+        NAMED_CASE("state drop: thousands of keys in random order, the rest still found",
+                   test_state_drop_many_keys, NULL),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
