@@ -3,6 +3,7 @@
 #include "connectors/fleet.h"
 
 #include "service/mem.h"
+#include "service/rng.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -18,42 +19,17 @@ struct fleet_machine {
 };
 
 struct fleet {
-    uint64_t rng[4]; /* xoshiro256** state */
+    struct rng rng;
     int nmachines;
     int next; /* round-robin cursor */
     struct fleet_machine *machines;
 };
 
-static uint64_t fleet_rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t fleet_rand(struct fleet *f)
-{
-    uint64_t *s = f->rng;
-    uint64_t result = fleet_rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = fleet_rotl(s[3], 45);
-    return result;
-}
-
-/* Uniform in [0, 1). */
-static double fleet_uniform(struct fleet *f)
-{
-    return (double)(fleet_rand(f) >> 11) * 0x1.0p-53;
-}
-
 /* Standard normal (Box-Muller; one of the pair is enough here). */
 static double fleet_normal(struct fleet *f)
 {
-    double u = fleet_uniform(f);
-    double v = fleet_uniform(f);
+    double u = rng_uniform(&f->rng);
+    double v = rng_uniform(&f->rng);
     return sqrt(-2.0 * log(1.0 - u)) * cos(2.0 * M_PI * v);
 }
 
@@ -63,9 +39,9 @@ static const double fleet_noise[8] = {0.8, 1.0, 0.05, 0.3, 3.0, 0.7, 0.5, 0.6};
 static void fleet_new_life(struct fleet *f, struct fleet_machine *m)
 {
     m->cycle = 0;
-    m->life = 120 + (int32_t)(280.0 * pow(fleet_uniform(f), 1.5));
-    m->wear_exponent = 1.5 + 1.5 * fleet_uniform(f);
-    m->phase = 2.0 * M_PI * fleet_uniform(f);
+    m->life = 120 + (int32_t)(280.0 * pow(rng_uniform(&f->rng), 1.5));
+    m->wear_exponent = 1.5 + 1.5 * rng_uniform(&f->rng);
+    m->phase = 2.0 * M_PI * rng_uniform(&f->rng);
     for (int k = 0; k < 8; k++)
         m->offset[k] = 1.5 * fleet_noise[k] * fleet_normal(f);
 }
@@ -73,20 +49,12 @@ static void fleet_new_life(struct fleet *f, struct fleet_machine *m)
 struct fleet *fleet_new(int machines, uint64_t seed)
 {
     struct fleet *f = mem_calloc(1, sizeof *f);
-    /* splitmix64 expands the seed into the generator state */
-    uint64_t z = seed;
-    for (int i = 0; i < 4; i++) {
-        z += 0x9e3779b97f4a7c15ULL;
-        uint64_t x = z;
-        x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-        f->rng[i] = x ^ (x >> 31);
-    }
+    rng_seed(&f->rng, seed);
     f->nmachines = machines < 1 ? 1 : machines;
     f->machines = mem_calloc((size_t)f->nmachines, sizeof *f->machines);
     for (int i = 0; i < f->nmachines; i++) {
         fleet_new_life(f, &f->machines[i]);
-        f->machines[i].cycle = (int32_t)(fleet_uniform(f) * f->machines[i].life * 0.8);
+        f->machines[i].cycle = (int32_t)(rng_uniform(&f->rng) * f->machines[i].life * 0.8);
     }
     return f;
 }
@@ -140,9 +108,9 @@ void fleet_encode(const struct fleet_reading *r, struct avro_wire_buf *buf)
 
 void fleet_corrupt(struct fleet *f, struct avro_wire_buf *buf)
 {
-    double u = fleet_uniform(f);
+    double u = rng_uniform(&f->rng);
     if (u < 1.0 / 3 && buf->len > 2) {
-        buf->len = 1 + (size_t)(fleet_uniform(f) * (double)(buf->len - 2));
+        buf->len = 1 + (size_t)(rng_uniform(&f->rng) * (double)(buf->len - 2));
         return;
     }
     if (u < 2.0 / 3 && buf->len >= 8 + 8 + 1) {
@@ -152,7 +120,7 @@ void fleet_corrupt(struct fleet *f, struct avro_wire_buf *buf)
         return;
     }
     for (size_t i = 0; i < buf->len; i++)
-        buf->data[i] = (uint8_t)(fleet_rand(f) | 0x80); /* every byte a varint continuation */
+        buf->data[i] = (uint8_t)(rng_next(&f->rng) | 0x80); /* every byte a varint continuation */
 }
 
 void fleet_destroy(struct fleet *fleet)

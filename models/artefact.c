@@ -5,6 +5,7 @@
 #include "service/clock.h"
 #include "service/error.h"
 #include "service/mem.h"
+#include "service/textfile.h"
 
 #include <avro.h>
 #include <errno.h>
@@ -480,22 +481,6 @@ void artefact_set_metric(struct artefact *artefact, const char *name, double val
 
 /* --- writing ---------------------------------------------------------------------------------- */
 
-/* fsyncs the directory that holds path, so that a rename into it is durable. */
-static int artefact_sync_directory(const char *path, char *err, size_t errsz)
-{
-    char *copy = mem_strdup(path);
-    const char *dir = dirname(copy);
-    int rc = TB_OK;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) != 0)
-        rc = tb_fail(err, errsz, TB_IO, "%s: cannot fsync directory %s: %s", path, dir,
-                     strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    free(copy);
-    return rc;
-}
-
 int artefact_encode(const struct artefact *artefact, unsigned char **buf, size_t *len, char *err,
                     size_t errsz)
 {
@@ -552,70 +537,13 @@ cleanup:
 }
 
 /* Writes len bytes to fd; TB_OK or TB_IO with the reason. */
-static int artefact_write_all(int fd, const unsigned char *buf, size_t len, const char *path,
-                              char *err, size_t errsz)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return tb_fail(err, errsz, TB_IO, "%s: cannot write: %s", path, strerror(errno));
-        buf += n;
-        len -= (size_t)n;
-    }
-    return TB_OK;
-}
-
 int artefact_write(const struct artefact *artefact, const char *path, char *err, size_t errsz)
 {
     unsigned char *buf = NULL;
     size_t len = 0;
-    char *tmp = NULL;
-    int fd = -1;
-    bool tmp_exists = false;
-
     int rc = artefact_encode(artefact, &buf, &len, err, errsz);
-    if (rc != TB_OK)
-        goto cleanup;
-    size_t tmp_size = strlen(path) + 32;
-    tmp = mem_alloc(tmp_size);
-    snprintf(tmp, tmp_size, "%s.tmp.%ld", path, (long)getpid());
-    /* O_TRUNC, not O_EXCL: in a container every run has the same pid, and a temporary left by a
-     * crash must not block the next write. */
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = tb_fail(err, errsz, TB_IO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
-        goto cleanup;
-    }
-    tmp_exists = true;
-    rc = artefact_write_all(fd, buf, len, tmp, err, errsz);
-    if (rc != TB_OK)
-        goto cleanup;
-    if (fsync(fd) != 0) {
-        rc = tb_fail(err, errsz, TB_IO, "%s: cannot fsync: %s", tmp, strerror(errno));
-        goto cleanup;
-    }
-    int close_rc = close(fd);
-    fd = -1;
-    if (close_rc != 0) {
-        rc = tb_fail(err, errsz, TB_IO, "%s: cannot close: %s", tmp, strerror(errno));
-        goto cleanup;
-    }
-    if (rename(tmp, path) != 0) {
-        rc = tb_fail(err, errsz, TB_IO, "%s: cannot rename %s over it: %s", path, tmp,
-                     strerror(errno));
-        goto cleanup;
-    }
-    tmp_exists = false;
-    rc = artefact_sync_directory(path, err, errsz);
-
-cleanup:
-    if (fd >= 0)
-        close(fd);
-    if (tmp_exists)
-        unlink(tmp);
-    free(tmp);
+    if (rc == TB_OK)
+        rc = textfile_write_atomic(path, buf, len, err, errsz);
     free(buf);
     return rc;
 }

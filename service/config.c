@@ -4,6 +4,7 @@
 
 #include "service/error.h"
 #include "service/mem.h"
+#include "service/yaml_file.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -144,7 +145,7 @@ static const struct config_field config_fields[] = {
     STRING("train.model_name", train.model_name, "model", "Model name written into the artefact's manifest"),
     INT("train.model_version", train.model_version, "1", "1", NULL, "Model version written into the artefact's manifest"),
     STRING("train.output", train.output, "", "Artefact file to write; empty: only publish"),
-    STRING("tune.space", tune.space, "", "Search space file of tributary tune (config keys to Hyperopt-style distributions; see config/fd001-space.yaml)"),
+    STRING("tune.space", tune.space, "", "Search space file of tributary tune (config keys to Hyperopt-style distributions; see config/spaces/fd001.yaml)"),
     CHOICE("tune.algorithm", tune.algorithm, "tpe", "tpe|random", "Search algorithm: TPE (as Hyperopt) or random search"),
     INT("tune.trials", tune.trials, "50", "1", "100000", "Trials in all, those of a resumed log included"),
     INT("tune.parallelism", tune.parallelism, "2", "1", "256", "Trials run at once, each a train process; OpenBLAS threads are shared out among them"),
@@ -747,23 +748,6 @@ struct config_loader {
     size_t errsz;
 };
 
-static size_t config_node_line(const yaml_node_t *node)
-{
-    return node->start_mark.line + 1;
-}
-
-/* A plain scalar that YAML reads as null: `key:`, `key: ~`, `key: null`. */
-static bool config_node_is_null(const yaml_node_t *node)
-{
-    static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
-    if (node->type != YAML_SCALAR_NODE || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-        return false;
-    for (size_t i = 0; i < sizeof nulls / sizeof nulls[0]; i++)
-        if (strcmp((const char *)node->data.scalar.value, nulls[i]) == 0)
-            return true;
-    return false;
-}
-
 static const char *config_expected(const struct config_field *f)
 {
     switch (f->type) {
@@ -795,7 +779,7 @@ static int config_scalar_text(struct config_loader *l, const yaml_node_t *node, 
     const char *value = (const char *)node->data.scalar.value;
     if (strlen(value) != node->data.scalar.length)
         return tb_fail(l->err, l->errsz, TB_CONFIG, "%s:%zu: %s: contains a NUL character", l->file,
-                       config_node_line(node), path);
+                       yaml_file_line(node), path);
     *text = value;
     return TB_OK;
 }
@@ -805,11 +789,11 @@ static int config_scalar_text(struct config_loader *l, const yaml_node_t *node, 
 static int config_load_field(struct config_loader *l, const struct config_field *f,
                              const yaml_node_t *value)
 {
-    struct config_origin origin = {l->file, config_node_line(value), NULL, f->path};
+    struct config_origin origin = {l->file, yaml_file_line(value), NULL, f->path};
     const char *text = NULL;
     int rc = TB_OK;
     if (f->type == CONFIG_LIST) {
-        if (config_node_is_null(value)) {
+        if (yaml_file_is_null(value)) {
             config_store_list(l->work, f, NULL, 0);
             return TB_OK;
         }
@@ -821,7 +805,7 @@ static int config_load_field(struct config_loader *l, const struct config_field 
              it < value->data.sequence.items.top; it++) {
             const yaml_node_t *item = yaml_document_get_node(l->doc, *it);
             if (item->type != YAML_SCALAR_NODE) {
-                origin.line = config_node_line(item);
+                origin.line = yaml_file_line(item);
                 rc = config_origin_fail(&origin, l->err, l->errsz, "expected a list of strings");
                 break;
             }
@@ -843,7 +827,7 @@ static int config_load_field(struct config_loader *l, const struct config_field 
             return config_origin_fail(&origin, l->err, l->errsz, "expected one of %s", f->choices);
         return config_origin_fail(&origin, l->err, l->errsz, "expected %s", config_expected(f));
     }
-    if (f->type == CONFIG_STRING && config_node_is_null(value))
+    if (f->type == CONFIG_STRING && yaml_file_is_null(value))
         return config_set_text(l->work, f, "", &origin, l->err, l->errsz);
     rc = config_scalar_text(l, value, f->path, &text);
     if (rc != TB_OK)
@@ -859,7 +843,7 @@ static int config_load_mapping(struct config_loader *l, const yaml_node_t *map, 
 static int config_load_entry(struct config_loader *l, const char *path, const yaml_node_t *key,
                              const yaml_node_t *value, int depth)
 {
-    struct config_origin origin = {l->file, config_node_line(value), NULL, path};
+    struct config_origin origin = {l->file, yaml_file_line(value), NULL, path};
     bool is_kafka = strcmp(path, "kafka") == 0 || strncmp(path, "kafka.", 6) == 0;
     if (is_kafka) {
         if (value->type == YAML_MAPPING_NODE) {
@@ -868,7 +852,7 @@ static int config_load_entry(struct config_loader *l, const char *path, const ya
             return config_load_mapping(l, value, path, depth + 1);
         }
         if (strcmp(path, "kafka") == 0) {
-            if (config_node_is_null(value))
+            if (yaml_file_is_null(value))
                 return TB_OK;
             return config_origin_fail(&origin, l->err, l->errsz, "expected a mapping");
         }
@@ -886,8 +870,8 @@ static int config_load_entry(struct config_loader *l, const char *path, const ya
         return config_load_field(l, f, value);
     if (!config_is_section(path))
         return tb_fail(l->err, l->errsz, TB_CONFIG, "%s:%zu: unknown key '%s'", l->file,
-                       config_node_line(key), path);
-    if (config_node_is_null(value))
+                       yaml_file_line(key), path);
+    if (yaml_file_is_null(value))
         return TB_OK;
     if (value->type != YAML_MAPPING_NODE)
         return config_origin_fail(&origin, l->err, l->errsz, "expected a mapping");
@@ -904,7 +888,7 @@ static int config_load_mapping(struct config_loader *l, const yaml_node_t *map, 
         const yaml_node_t *value = yaml_document_get_node(l->doc, pair->value);
         if (key->type != YAML_SCALAR_NODE)
             return tb_fail(l->err, l->errsz, TB_CONFIG, "%s:%zu: expected a string as the key",
-                           l->file, config_node_line(key));
+                           l->file, yaml_file_line(key));
         const char *name = (const char *)key->data.scalar.value;
         size_t len = strlen(prefix) + 1 + strlen(name) + 1;
         char *path = mem_alloc(len);
@@ -912,7 +896,7 @@ static int config_load_mapping(struct config_loader *l, const yaml_node_t *map, 
         for (size_t i = 0; i < l->nseen; i++) {
             if (strcmp(l->seen[i], path) == 0) {
                 int rc = tb_fail(l->err, l->errsz, TB_CONFIG, "%s:%zu: duplicate key '%s'", l->file,
-                                 config_node_line(key), path);
+                                 yaml_file_line(key), path);
                 free(path);
                 return rc;
             }
@@ -926,112 +910,31 @@ static int config_load_mapping(struct config_loader *l, const yaml_node_t *map, 
     return TB_OK;
 }
 
-/* Formats libyaml's error as "file:line: YAML syntax error: ...". */
-static int config_yaml_error(const yaml_parser_t *parser, const char *file, char *err, size_t errsz)
-{
-    const char *problem = parser->problem ? parser->problem : "unknown problem";
-    if (parser->error == YAML_MEMORY_ERROR)
-        return tb_fail(err, errsz, TB_NOMEM, "%s: out of memory parsing YAML", file);
-    if (parser->error == YAML_READER_ERROR)
-        return tb_fail(err, errsz, TB_CONFIG, "%s: YAML syntax error: %s at byte %zu", file,
-                       problem, parser->problem_offset);
-    return tb_fail(err, errsz, TB_CONFIG, "%s:%zu: YAML syntax error: %s%s%s", file,
-                   parser->problem_mark.line + 1, problem, parser->context ? " " : "",
-                   parser->context ? parser->context : "");
-}
-
-/* Reads the whole file at path into *text (NUL-terminated, caller frees). */
-static int config_read_file(const char *path, char **text, size_t *len, char *err, size_t errsz)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    int rc = TB_OK;
-    if (!f)
-        return tb_fail(err, errsz, TB_CONFIG, "%s: %s", path, strerror(errno));
-    for (;;) {
-        mem_grow((void **)&buf, &cap, n + 4096 + 1, 1);
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
-        rc = tb_fail(err, errsz, TB_CONFIG, "%s: %s", path, strerror(errno));
-        goto cleanup;
-    }
-    buf[n] = '\0';
-    *text = buf;
-    *len = n;
-    buf = NULL;
-cleanup:
-    free(buf);
-    fclose(f);
-    return rc;
-}
-
 int config_load_file(struct config *cfg, const char *path, char *err, size_t errsz)
 {
-    char *text = NULL;
-    size_t len = 0;
-    yaml_parser_t parser;
-    bool parser_ready = false;
     yaml_document_t doc;
-    bool doc_ready = false;
     struct config_loader loader = {.file = path, .doc = &doc, .err = err, .errsz = errsz};
-
-    int rc = config_read_file(path, &text, &len, err, errsz);
+    int rc = yaml_file_load(path, &doc, err, errsz);
     if (rc != TB_OK)
-        goto cleanup;
-    if (!yaml_parser_initialize(&parser)) {
-        rc = tb_fail(err, errsz, TB_NOMEM, "%s: out of memory parsing YAML", path);
-        goto cleanup;
-    }
-    parser_ready = true;
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    /* On failure yaml_parser_load frees the document itself. */
-    if (!yaml_parser_load(&parser, &doc)) {
-        rc = config_yaml_error(&parser, path, err, errsz);
-        goto cleanup;
-    }
-    doc_ready = true;
+        return rc;
     const yaml_node_t *root = yaml_document_get_root_node(&doc);
-    if (!root) /* no document at all: nothing changes */
-        goto cleanup;
-    if (config_node_is_null(root))
+    if (!root || yaml_file_is_null(root)) /* no document, or an empty one: nothing changes */
         goto cleanup;
     if (root->type != YAML_MAPPING_NODE) {
         rc = tb_fail(err, errsz, TB_CONFIG, "%s:%zu: expected a mapping at the top", path,
-                     config_node_line(root));
+                     yaml_file_line(root));
         goto cleanup;
     }
     loader.work = config_clone(cfg);
     rc = config_load_mapping(&loader, root, "", 0);
     if (rc != TB_OK)
         goto cleanup;
-
-    yaml_document_delete(&doc);
-    doc_ready = false;
-    if (!yaml_parser_load(&parser, &doc)) {
-        rc = config_yaml_error(&parser, path, err, errsz);
-        goto cleanup;
-    }
-    doc_ready = true;
-    if (yaml_document_get_root_node(&doc)) {
-        rc = tb_fail(err, errsz, TB_CONFIG, "%s:%zu: expected one YAML document, found another",
-                     path, doc.start_mark.line + 1);
-        goto cleanup;
-    }
     config_commit(cfg, loader.work);
     loader.work = NULL;
 cleanup:
     config_free_list(loader.seen, loader.nseen);
     config_destroy(loader.work);
-    if (doc_ready)
-        yaml_document_delete(&doc);
-    if (parser_ready)
-        yaml_parser_delete(&parser);
-    free(text);
+    yaml_document_delete(&doc);
     return rc;
 }
 

@@ -18,13 +18,13 @@
 #include "service/log.h"
 #include "service/mem.h"
 #include "service/serve.h"
+#include "tests/bench/bench_support.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define PARTITIONS 16
@@ -34,19 +34,6 @@ static const char *const bench_features[] = {
     "vibration", "rpm",          "oil_temp",   "current",     "flow",
 };
 #define NFEATURES (sizeof bench_features / sizeof bench_features[0])
-
-static double bench_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void bench_die(const char *what, const char *err)
-{
-    fprintf(stderr, "bench: %s: %s\n", what, err);
-    exit(1);
-}
 
 /* Produces n telemetry records and trains the model serve will use. */
 static void bench_prepare(const char *bootstrap, long n, const char *model_path)

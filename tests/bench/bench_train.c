@@ -11,6 +11,7 @@
 #include "models/logistic.h"
 #include "models/ridge.h"
 #include "service/mem.h"
+#include "tests/bench/bench_support.h"
 
 #include <cblas.h>
 #include <lapacke.h>
@@ -19,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define BENCH_ROWS     1000000
@@ -28,57 +28,6 @@
 #define BENCH_ALPHA    1.0
 /* Fits repeated for the ridge times (the best is kept); logistic fits take seconds, one is kept. */
 #define BENCH_RIDGE_REPEATS 3
-
-static double bench_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void bench_die(const char *what, const char *err)
-{
-    fprintf(stderr, "bench_train: %s: %s\n", what, err);
-    exit(1);
-}
-
-/* splitmix64: a small seeded generator, enough for synthetic data. */
-static uint64_t bench_next(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-/* Uniform on (0, 1]: never 0, so its logarithm is finite. */
-static double bench_uniform(uint64_t *state)
-{
-    return (double)((bench_next(state) >> 11) + 1) * 0x1.0p-53;
-}
-
-/* Fills out[0..n) with standard normal values (Box-Muller). */
-static void bench_normals(uint64_t *state, double *out, size_t n)
-{
-    for (size_t i = 0; i < n; i += 2) {
-        double radius = sqrt(-2.0 * log(bench_uniform(state)));
-        double angle = 2.0 * M_PI * bench_uniform(state);
-        out[i] = radius * cos(angle);
-        if (i + 1 < n)
-            out[i + 1] = radius * sin(angle);
-    }
-}
-
-/* Writes n doubles to dir/name in the machine's byte order, which the bench requires to be
- * little-endian (numpy reads them as '<f8'). */
-static void bench_write(const char *dir, const char *name, const double *values, size_t n)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(values, sizeof(double), n, f) != n || fclose(f) != 0)
-        bench_die("write", path);
-}
 
 /* max_j |a_j - b_j| / max_j |b_j| over the intercept and coefficients of two fits. */
 static double bench_coef_difference(double a_intercept, const double *a_coef, double b_intercept,
@@ -126,15 +75,11 @@ static double bench_floor_ridge(const double *x, const double *ones_y, size_t n,
 int main(int argc, char **argv)
 {
     size_t n = argc > 1 ? (size_t)atol(argv[1]) : BENCH_ROWS, p = BENCH_FEATURES;
-    const char *dir = getenv("BENCH_SCRATCH") ? getenv("BENCH_SCRATCH")
-                      : getenv("BENCH_DIR")   ? getenv("BENCH_DIR")
-                                              : ".";
+    const char *dir = bench_scratch_dir();
     char err[512];
     if (n < 2 || n > 100000000)
         bench_die("usage", "bench_train [rows], rows between 2 and 1e8");
-    const uint16_t one = 1;
-    if (*(const unsigned char *)&one != 1)
-        bench_die("data", "the data files are little-endian float64; this machine is big-endian");
+    bench_require_little_endian();
 
     /* The problem: x standard normal, w uniform on [-1, 1], unit normal noise;
      * ridge y = x.w + noise, logistic y = (x.w + noise > 0). */
@@ -156,9 +101,9 @@ int main(int argc, char **argv)
         ones_y[2 * i] = 1.0;
         ones_y[2 * i + 1] = y_ridge[i];
     }
-    bench_write(dir, "train-x.f64", x, n * p);
-    bench_write(dir, "train-y-ridge.f64", y_ridge, n);
-    bench_write(dir, "train-y-logistic.f64", y_logistic, n);
+    bench_write(dir, "train-x.f64", x, sizeof(double), n * p);
+    bench_write(dir, "train-y-ridge.f64", y_ridge, sizeof(double), n);
+    bench_write(dir, "train-y-logistic.f64", y_logistic, sizeof(double), n);
 
     printf("training (%zu rows x %zu features, seed %d)\n", n, p, BENCH_SEED);
     printf("  %s; core %s, %d threads on %ld cores\n", openblas_get_config(),
@@ -210,12 +155,12 @@ int main(int argc, char **argv)
     double saved[BENCH_FEATURES + 1];
     saved[0] = ridge.intercept[0];
     memcpy(saved + 1, ridge.coef, p * sizeof(double));
-    bench_write(dir, "train-coef-ridge.f64", saved, p + 1);
+    bench_write(dir, "train-coef-ridge.f64", saved, sizeof(double), p + 1);
     saved[0] = logistic.intercept[0];
     memcpy(saved + 1, logistic.coef, p * sizeof(double));
-    bench_write(dir, "train-coef-logistic.f64", saved, p + 1);
+    bench_write(dir, "train-coef-logistic.f64", saved, sizeof(double), p + 1);
     const double times[] = {ours_s, floor_s, logistic_s};
-    bench_write(dir, "train-times.f64", times, sizeof times / sizeof times[0]);
+    bench_write(dir, "train-times.f64", times, sizeof(double), sizeof times / sizeof times[0]);
 
     linear_model_free(&logistic);
     linear_model_free(&ridge);

@@ -5,7 +5,9 @@
 #include "models/pipeline.h"
 #include "service/error.h"
 #include "service/mem.h"
+#include "service/rng.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <ftw.h>
 #include <math.h>
@@ -45,22 +47,17 @@ static char *read_to_end(int fd, size_t *len)
     return text;
 }
 
-/* Runs python3 with first and the rest of args (up to NULL); returns its standard output and puts
- * its exit status in *exit_status and its standard error (a heap string) in *errors. */
-static char *run_python(const char *first, va_list args, int *exit_status, char **errors)
+/* Runs python3 with the NULL-terminated argv (without "python3" itself); returns its standard
+ * output and puts its exit status in *exit_status and its standard error (a heap string) in
+ * *errors. */
+static char *run_python(const char *const *args, int *exit_status, char **errors)
 {
-    va_list count;
-    va_copy(count, args);
-    size_t argc = 2; /* "python3" and first */
-    while (va_arg(count, const char *))
+    size_t argc = 1; /* "python3" */
+    while (args[argc - 1])
         argc++;
-    va_end(count);
     const char **argv = mem_alloc((argc + 1) * sizeof(*argv));
     argv[0] = "python3";
-    argv[1] = first;
-    for (size_t i = 2; i < argc; i++)
-        argv[i] = va_arg(args, const char *);
-    argv[argc] = NULL;
+    memcpy(argv + 1, args, argc * sizeof(*argv)); /* the rest and the NULL */
 
     /* Standard error goes to a file, so that neither stream can fill its pipe and block Python
      * while this process waits on the other. */
@@ -95,14 +92,29 @@ static char *run_python(const char *first, va_list args, int *exit_status, char 
     return out;
 }
 
-char *support_python(const char *arg, ...)
+/* first and the rest of args (up to NULL) as a NULL-terminated array; the caller frees it. */
+static const char **python_args(const char *first, va_list args)
 {
-    va_list args;
-    va_start(args, arg);
+    va_list count;
+    va_copy(count, args);
+    size_t argc = 1;
+    while (va_arg(count, const char *))
+        argc++;
+    va_end(count);
+    const char **argv = mem_alloc((argc + 1) * sizeof(*argv));
+    argv[0] = first;
+    for (size_t i = 1; i < argc; i++)
+        argv[i] = va_arg(args, const char *);
+    argv[argc] = NULL;
+    return argv;
+}
+
+/* support_python over a NULL-terminated heap array of arguments, which it frees. */
+static char *python_checked(const char **args)
+{
     int exit_status = 0;
     char *errors = NULL;
-    char *out = run_python(arg, args, &exit_status, &errors);
-    va_end(args);
+    char *out = run_python(args, &exit_status, &errors);
     if (exit_status != 0) {
         /* The message is formatted before fail_msg, which does not return, so nothing leaks. */
         size_t nerr = strlen(errors);
@@ -110,26 +122,136 @@ char *support_python(const char *arg, ...)
         char message[3072];
         snprintf(message, sizeof(message),
                  "%s %s exited with status %d\n--- stdout ---\n%.800s\n--- stderr ---\n%s",
-                 python_path, arg, exit_status, out, err_tail);
+                 python_path, args[0], exit_status, out, err_tail);
         free(errors);
         free(out);
+        free(args);
         fail_msg("%s", message);
     }
     fputs(errors, stderr);
     free(errors);
+    free(args);
     return out;
+}
+
+char *support_python(const char *arg, ...)
+{
+    va_list args;
+    va_start(args, arg);
+    const char **argv = python_args(arg, args);
+    va_end(args);
+    return python_checked(argv);
 }
 
 char *support_python_status(int *exit_status, const char *arg, ...)
 {
     va_list args;
     va_start(args, arg);
-    char *errors = NULL;
-    char *out = run_python(arg, args, exit_status, &errors);
+    const char **argv = python_args(arg, args);
     va_end(args);
+    char *errors = NULL;
+    char *out = run_python(argv, exit_status, &errors);
+    free(argv);
     fputs(errors, stderr);
     free(errors);
     return out;
+}
+
+json_t *support_python_json_lines(const char *code, const char *path, char *const *args,
+                                  size_t nargs)
+{
+    const char **argv = mem_alloc((nargs + 4) * sizeof(*argv));
+    argv[0] = "-c";
+    argv[1] = code;
+    argv[2] = path;
+    for (size_t i = 0; i < nargs; i++)
+        argv[3 + i] = args[i];
+    argv[3 + nargs] = NULL;
+    char *out = python_checked(argv);
+    json_t *lines = json_array();
+    char *cursor = out, *line;
+    while ((line = support_next_line(&cursor))) {
+        json_error_t jerr;
+        json_t *value = json_loads(line, JSON_DECODE_ANY, &jerr);
+        if (!value) {
+            char message[512];
+            snprintf(message, sizeof message, "Python printed \"%.200s\": %s", line, jerr.text);
+            json_decref(lines);
+            free(out);
+            fail_msg("%s", message);
+        }
+        json_array_append_new(lines, value);
+    }
+    free(out);
+    if (json_array_size(lines) != nargs) {
+        size_t got = json_array_size(lines);
+        json_decref(lines);
+        fail_msg("Python printed %zu lines for %zu arguments", got, nargs);
+    }
+    return lines;
+}
+
+/* The bytes that hex spells, *len of them (and a spare byte), into *bytes (the caller frees
+ * them); returns the index of the first digit that is not hex (the length when it is odd), or -1
+ * when all is well (and *bytes is NULL then). */
+static ptrdiff_t decode_hex(const char *hex, uint8_t **bytes, size_t *len)
+{
+    size_t n = strlen(hex);
+    *bytes = NULL;
+    if (n % 2 != 0)
+        return (ptrdiff_t)n;
+    uint8_t *out = mem_alloc(n / 2 + 1);
+    for (size_t i = 0; i < n; i++) {
+        if (!isxdigit((unsigned char)hex[i])) {
+            free(out);
+            return (ptrdiff_t)i;
+        }
+        unsigned digit = isdigit((unsigned char)hex[i]) ? (unsigned)(hex[i] - '0')
+                                                        : (unsigned)(tolower(hex[i]) - 'a' + 10);
+        if (i % 2 == 0)
+            out[i / 2] = (uint8_t)(digit << 4);
+        else
+            out[i / 2] |= (uint8_t)digit;
+    }
+    *bytes = out;
+    *len = n / 2;
+    return -1;
+}
+
+uint8_t *support_python_hex(const char *code, const char *path, const char *arg, size_t *len)
+{
+    char *out = support_python("-c", code, path, arg, NULL);
+    char *cursor = out, *line = support_next_line(&cursor);
+    uint8_t *bytes = NULL;
+    ptrdiff_t bad = line ? decode_hex(line, &bytes, len) : 0;
+    if (bad >= 0) {
+        char message[512];
+        snprintf(message, sizeof message, "Python printed \"%.200s\", not hex (digit %td)",
+                 line ? line : "", bad);
+        free(out);
+        fail_msg("%s", message);
+    }
+    free(out);
+    return bytes;
+}
+
+char *support_to_hex(const void *bytes, size_t len)
+{
+    const uint8_t *b = bytes;
+    char *hex = mem_alloc(2 * len + 1);
+    for (size_t i = 0; i < len; i++)
+        snprintf(hex + 2 * i, 3, "%02x", b[i]);
+    hex[2 * len] = '\0';
+    return hex;
+}
+
+uint8_t *support_from_hex(const char *hex, size_t *len)
+{
+    uint8_t *bytes = NULL;
+    ptrdiff_t bad = decode_hex(hex, &bytes, len);
+    if (bad >= 0)
+        fail_msg("\"%.200s\" is not hex (digit %td)", hex, bad);
+    return bytes;
 }
 
 char *support_next_line(char **cursor)
@@ -150,6 +272,54 @@ const char *support_data_path(const char *relative, char *buf, size_t bufsz)
     if (access(buf, R_OK) != 0)
         fail_msg("%s not readable: set TRIBUTARY_DATA or run from the repository root", buf);
     return buf;
+}
+
+double *support_read_fd001(size_t *n, double **rul)
+{
+    enum { COLS = SUPPORT_FD001_COLS };
+    char path[1024];
+    support_data_path("cmapss/train_FD001.txt", path, sizeof(path));
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        fail_msg("%s: %s", path, strerror(errno));
+    size_t nrows = 0, cap = 0;
+    double *rows = NULL;
+    char line[1024];
+    while (fgets(line, sizeof(line), fp)) {
+        double v[COLS];
+        char *p = line, *end = NULL;
+        size_t k = 0;
+        for (; k < COLS; k++, p = end) {
+            v[k] = strtod(p, &end);
+            if (end == p)
+                break;
+        }
+        if (k == 0)
+            continue; /* a blank line */
+        if (k != COLS) {
+            fclose(fp);
+            free(rows);
+            fail_msg("%s, row %zu: %zu numbers, not %d", path, nrows + 1, k, COLS);
+        }
+        mem_grow((void **)&rows, &cap, (nrows + 1) * COLS, sizeof(double));
+        memcpy(rows + nrows * COLS, v, sizeof(v));
+        nrows++;
+    }
+    fclose(fp);
+    if (rul) {
+        /* A unit's rows are consecutive, in the order of its cycles. */
+        double *labels = mem_alloc((nrows ? nrows : 1) * sizeof(double));
+        for (size_t first = 0, end = 0; first < nrows; first = end) {
+            double last = rows[first * COLS + 1];
+            for (end = first + 1; end < nrows && rows[end * COLS] == rows[first * COLS]; end++)
+                last = fmax(last, rows[end * COLS + 1]);
+            for (size_t i = first; i < end; i++)
+                labels[i] = last - rows[i * COLS + 1];
+        }
+        *rul = labels;
+    }
+    *n = nrows;
+    return rows;
 }
 
 /* $TMPDIR/name-XXXXXX, or /tmp/name-XXXXXX; the caller frees it. */
@@ -281,20 +451,16 @@ void support_expect_fit_error(const char *fit_name, int rc, const char *err,
 }
 
 /* The state of the splitmix64 generator. */
-static uint64_t rng_state;
+static uint64_t support_rng_state;
 
 void support_rng_seed(uint64_t seed)
 {
-    rng_state = seed;
+    support_rng_state = seed;
 }
 
 double support_rng_uniform(void)
 {
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return (double)(z >> 11) / 9007199254740992.0; /* [0, 1) */
+    return (double)(rng_splitmix64(&support_rng_state) >> 11) * 0x1.0p-53; /* [0, 1) */
 }
 
 double support_rng_normal(void)

@@ -7,6 +7,7 @@
 #include "models/linear.h"
 #include "service/model_watch.h"
 
+#include <jansson.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +23,25 @@ char *support_python(const char *arg, ...) __attribute__((sentinel));
  * number when a signal ended Python) is stored in *exit_status and the output is returned. */
 char *support_python_status(int *exit_status, const char *arg, ...) __attribute__((sentinel));
 
+/* Runs python3 -c code path args[0] ... args[nargs - 1] (a decoder, say, given a schema file and
+ * encoded records) and returns what it printed as a JSON array of one element per line, each line
+ * parsed as JSON; the caller frees it with json_decref. Fails the running test unless Python exits
+ * 0 and prints exactly nargs lines, each a JSON value. */
+json_t *support_python_json_lines(const char *code, const char *path, char *const *args,
+                                  size_t nargs);
+
+/* Runs python3 -c code path arg (an encoder, say, given a schema file and a record) and returns
+ * the bytes that the first line it prints spells in hex, *len of them; the caller frees them.
+ * Fails the running test unless Python exits 0 and that line is hex. */
+uint8_t *support_python_hex(const char *code, const char *path, const char *arg, size_t *len);
+
+/* Returns bytes[0..len) in lower-case hex, NUL-terminated; the caller frees it. */
+char *support_to_hex(const void *bytes, size_t len);
+
+/* Returns the bytes an even number of hex digits spell, *len of them (followed by one spare
+ * byte); the caller frees them. Fails the running test when hex is not that. */
+uint8_t *support_from_hex(const char *hex, size_t *len);
+
 /* Returns the line that starts at *cursor, its newline replaced by a NUL, and moves *cursor past
  * it; NULL when *cursor is at the end of the text. The last line need not end in a newline. */
 char *support_next_line(char **cursor);
@@ -30,6 +50,16 @@ char *support_next_line(char **cursor);
  * ../shared/data/relative from the repository root, into buf and returns buf. Fails the running
  * test when the file is not readable. */
 const char *support_data_path(const char *relative, char *buf, size_t bufsz);
+
+/* The columns of C-MAPSS train_FD001.txt: unit, cycle, settings 1 to 3, sensors 1 to 21. */
+#define SUPPORT_FD001_COLS 26
+
+/* Reads the shared data file cmapss/train_FD001.txt (see support_data_path) and returns its *n
+ * rows of SUPPORT_FD001_COLS numbers, row-major; the caller frees them. When rul is not NULL,
+ * *rul receives n labels, each the last cycle of the row's unit less the row's cycle (the
+ * remaining useful life), which the caller frees too. Fails the running test when the file cannot
+ * be read or a line holds other than SUPPORT_FD001_COLS numbers. */
+double *support_read_fd001(size_t *n, double **rul);
 
 /* Creates a new empty directory $TMPDIR/name-XXXXXX (/tmp when TMPDIR is not set) and returns
  * its path, which the caller frees; NULL (errno set) when it cannot. Does not fail the test, so

@@ -212,42 +212,18 @@ static void test_rls_synthetic_equals_ridge(void **state)
  * each column over them (mean and population std) and returns [x, y, 0] rows. */
 static double *read_fd001_stream(size_t n)
 {
-    enum { COLS = 26, P = 16 };
+    enum { COLS = SUPPORT_FD001_COLS, P = 16 };
     static const size_t columns[P] = {2, 3, 6, 7, 8, 11, 12, 13, 15, 16, 17, 18, 19, 21, 24, 25};
-    char path[1024];
-    FILE *fp = fopen(support_data_path("cmapss/train_FD001.txt", path, sizeof(path)), "r");
-    assert_non_null(fp);
-    size_t nall = 0, cap = 0;
-    double *all = NULL;
-    char line[1024];
-    while (fgets(line, sizeof(line), fp)) {
-        double v[COLS];
-        char *p = line, *end = NULL;
-        size_t k = 0;
-        for (; k < COLS; k++, p = end) {
-            v[k] = strtod(p, &end);
-            if (end == p)
-                break;
-        }
-        if (k == 0)
-            continue;
-        assert_int_equal(k, COLS);
-        mem_grow((void **)&all, &cap, (nall + 1) * COLS, sizeof(double));
-        memcpy(all + nall * COLS, v, sizeof(v));
-        nall++;
-    }
-    fclose(fp);
+    size_t nall = 0;
+    double *rul = NULL, *all = support_read_fd001(&nall, &rul);
     assert_int_equal(nall, 20631);
     assert_true(n <= nall);
 
     double *rows = mem_alloc(n * (P + 2) * sizeof(double));
     for (size_t i = 0; i < n; i++) {
-        double unit = all[i * COLS], last = 0.0;
-        for (size_t k = i; k < nall && all[k * COLS] == unit; k++)
-            last = all[k * COLS + 1];
         for (size_t j = 0; j < P; j++)
             rows[i * (P + 2) + j] = all[i * COLS + columns[j]];
-        rows[i * (P + 2) + P] = last - all[i * COLS + 1];
+        rows[i * (P + 2) + P] = rul[i];
         rows[i * (P + 2) + P + 1] = 0.0;
     }
     for (size_t j = 0; j < P; j++) {
@@ -260,6 +236,7 @@ static double *read_fd001_stream(size_t n)
         for (size_t i = 0; i < n; i++)
             rows[i * (P + 2) + j] = (rows[i * (P + 2) + j] - mean) / sqrt(var);
     }
+    free(rul);
     free(all);
     return rows;
 }

@@ -2419,45 +2419,32 @@ static void test_state_drop_many_keys(void **state)
 
 /* --- C-MAPSS ---------------------------------------------------------------------------------- */
 
-/* Reads C-MAPSS train_FD001.txt (26 columns: unit cycle setting1..3 s1..s21) into keys (the
- * unit as text, in one buffer) and rows of s2 s3 s4. */
-static size_t read_fd001(const char *path, double **values_out, char **key_bytes_out,
-                         const char ***keys_out, size_t **lens_out)
+/* Reads C-MAPSS train_FD001.txt (unit cycle setting1..3 s1..s21) into keys (the unit as text,
+ * in one buffer) and rows of s2 s3 s4. */
+static size_t read_fd001(double **values_out, char **key_bytes_out, const char ***keys_out,
+                         size_t **lens_out)
 {
-    enum { COLS = 26 };
-    FILE *fp = fopen(path, "r");
-    assert_non_null(fp);
-    size_t n = 0, cap = 0, lens_cap = 0, bytes_cap = 0, bytes_used = 0;
-    double *values = NULL;
-    size_t *lens = NULL, *offsets = NULL, offsets_cap = 0;
-    char *bytes = NULL, line[1024];
-    while (fgets(line, sizeof(line), fp)) {
-        char *p = line, *end;
-        double v[COLS];
-        size_t k = 0;
-        for (; k < COLS; k++, p = end) {
-            v[k] = strtod(p, &end);
-            if (end == p)
-                break;
-        }
-        if (k == 0)
-            continue;
-        assert_int_equal(k, COLS);
-        mem_grow((void **)&values, &cap, (n + 1) * 3, sizeof(double));
-        memcpy(values + n * 3, v + 6, 3 * sizeof(double));
+    enum { COLS = SUPPORT_FD001_COLS };
+    size_t n = 0;
+    double *all = support_read_fd001(&n, NULL);
+    double *values = mem_alloc((n ? n : 1) * 3 * sizeof(double));
+    size_t *lens = mem_alloc((n ? n : 1) * sizeof(size_t));
+    size_t *offsets = mem_alloc((n ? n : 1) * sizeof(size_t));
+    size_t bytes_cap = 0, bytes_used = 0;
+    char *bytes = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const double *v = all + i * COLS;
+        memcpy(values + i * 3, v + 6, 3 * sizeof(double));
         char key[32];
         size_t len = (size_t)snprintf(key, sizeof(key), "%.0f", v[0]);
         mem_grow((void **)&bytes, &bytes_cap, bytes_used + len, 1);
         memcpy(bytes + bytes_used, key, len);
-        mem_grow((void **)&lens, &lens_cap, n + 1, sizeof(size_t));
-        mem_grow((void **)&offsets, &offsets_cap, n + 1, sizeof(size_t));
-        lens[n] = len;
-        offsets[n] = bytes_used;
+        lens[i] = len;
+        offsets[i] = bytes_used;
         bytes_used += len;
-        n++;
     }
-    fclose(fp);
-    const char **keys = mem_alloc(n * sizeof(char *));
+    free(all);
+    const char **keys = mem_alloc((n ? n : 1) * sizeof(char *));
     for (size_t i = 0; i < n; i++)
         keys[i] = bytes + offsets[i];
     free(offsets);
@@ -2477,7 +2464,7 @@ static void test_cmapss_fd001(void **state)
     char *key_bytes = NULL;
     const char **keys = NULL;
     size_t *lens = NULL;
-    size_t n = read_fd001(data_path, &values, &key_bytes, &keys, &lens);
+    size_t n = read_fd001(&values, &key_bytes, &keys, &lens);
     assert_int_equal(n, 20631);
 
     char *dir = support_mkdtemp("tributary_pipeline");

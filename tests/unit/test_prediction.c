@@ -118,29 +118,6 @@ static void round_trip(const struct prediction *p)
     avro_wire_buf_free(&buf);
 }
 
-static char *to_hex(const uint8_t *bytes, size_t len)
-{
-    char *hex = mem_alloc(2 * len + 1);
-    for (size_t i = 0; i < len; i++)
-        snprintf(hex + 2 * i, 3, "%02x", bytes[i]);
-    hex[2 * len] = '\0';
-    return hex;
-}
-
-static uint8_t *from_hex(const char *hex, size_t *len)
-{
-    size_t n = strlen(hex);
-    assert_int_equal(n % 2, 0);
-    uint8_t *bytes = mem_alloc(n / 2 + 1);
-    for (size_t i = 0; i < n / 2; i++) {
-        unsigned v = 0;
-        assert_int_equal(sscanf(hex + 2 * i, "%2x", &v), 1);
-        bytes[i] = (uint8_t)v;
-    }
-    *len = n / 2;
-    return bytes;
-}
-
 /* --- cases ------------------------------------------------------------------------------------ */
 
 static void test_schema_file_matches_embedded(void **state)
@@ -431,27 +408,14 @@ static void test_python_decodes_ours(void **state)
     char *hex[N];
     for (size_t s = 0; s < N; s++) {
         struct avro_wire_buf buf = encode(&samples[s]);
-        hex[s] = to_hex(buf.data, buf.len);
+        hex[s] = support_to_hex(buf.data, buf.len);
         avro_wire_buf_free(&buf);
     }
-    char *out = support_python("-c", python_decoder, "config/schemas/prediction.avsc", hex[0],
-                               hex[1], hex[2], NULL);
-    char *cursor = out, *line;
-    size_t n = 0;
-    while ((line = support_next_line(&cursor))) {
-        assert_true(n < N);
-        json_error_t jerr;
-        json_t *rec = json_loads(line, 0, &jerr);
-        if (!rec) {
-            print_error("Python printed \"%s\": %s\n", line, jerr.text);
-            fail();
-        }
-        assert_python_record(rec, &samples[n]);
-        json_decref(rec);
-        n++;
-    }
-    assert_int_equal(n, N);
-    free(out);
+    json_t *records =
+        support_python_json_lines(python_decoder, "config/schemas/prediction.avsc", hex, N);
+    for (size_t s = 0; s < N; s++)
+        assert_python_record(json_array_get(records, s), &samples[s]);
+    json_decref(records);
     for (size_t s = 0; s < N; s++)
         free(hex[s]);
 }
@@ -483,12 +447,9 @@ static void test_python_encodes_we_decode(void **state)
     struct prediction want[2] = {classifier(), regression()};
     want[1].label = NAN;
     for (size_t r = 0; r < 2; r++) {
-        char *out = support_python("-c", python_encoder, "config/schemas/prediction.avsc",
-                                   records[r], NULL);
-        char *cursor = out, *line = support_next_line(&cursor);
-        assert_non_null(line);
         size_t len = 0;
-        uint8_t *bytes = from_hex(line, &len);
+        uint8_t *bytes =
+            support_python_hex(python_encoder, "config/schemas/prediction.avsc", records[r], &len);
         double probabilities[CAPACITY];
         struct prediction got;
         assert_int_equal(prediction_decode(bytes, len, &got, probabilities, CAPACITY), TB_OK);
@@ -499,7 +460,6 @@ static void test_python_encodes_we_decode(void **state)
         assert_memory_equal(ours.data, bytes, len);
         avro_wire_buf_free(&ours);
         free(bytes);
-        free(out);
     }
 }
 

@@ -517,52 +517,19 @@ static void test_sklearn_badly_scaled(void **state)
     free(x);
 }
 
-/* Reads C-MAPSS train_FD001.txt: 26 space-separated columns (unit cycle setting1..3 s1..s21).
- * Features are columns 2..25; the label is RUL = max cycle of the unit - cycle. */
+/* C-MAPSS train_FD001.txt (unit cycle setting1..3 s1..s21): the features are columns 2..25, the
+ * label is RUL = max cycle of the unit - cycle. */
 static size_t read_fd001(double **x_out, double **y_out)
 {
-    enum { COLS = 26, P = 24 };
-    char path[1024];
-    FILE *fp = fopen(support_data_path("cmapss/train_FD001.txt", path, sizeof(path)), "r");
-    assert_non_null(fp);
-    size_t n = 0, cap = 0;
-    double *rows = NULL;
-    char line[1024];
-    while (fgets(line, sizeof(line), fp)) {
-        char *p = line, *end;
-        double v[COLS];
-        size_t k = 0;
-        for (; k < COLS; k++, p = end) {
-            v[k] = strtod(p, &end);
-            if (end == p)
-                break;
-        }
-        if (k == 0)
-            continue; /* blank line */
-        assert_int_equal(k, COLS);
-        mem_grow((void **)&rows, &cap, (n + 1) * COLS, sizeof(double));
-        memcpy(rows + n * COLS, v, sizeof(v));
-        n++;
-    }
-    fclose(fp);
+    enum { COLS = SUPPORT_FD001_COLS, P = 24 };
+    size_t n = 0;
+    double *rows = support_read_fd001(&n, y_out);
     assert_int_equal(n, 20631);
-
-    /* Units are numbered 1..100 in FD001. */
-    enum { MAX_UNIT = 100 };
-    double max_cycle[MAX_UNIT + 1] = {0};
-    for (size_t i = 0; i < n; i++) {
-        double unit = rows[i * COLS];
-        assert_true(unit >= 1 && unit <= MAX_UNIT && unit == floor(unit));
-        max_cycle[(size_t)unit] = fmax(max_cycle[(size_t)unit], rows[i * COLS + 1]);
-    }
-    double *x = mem_alloc(n * P * sizeof(double)), *y = mem_alloc(n * sizeof(double));
-    for (size_t i = 0; i < n; i++) {
-        y[i] = max_cycle[(size_t)rows[i * COLS]] - rows[i * COLS + 1];
+    double *x = mem_alloc(n * P * sizeof(double));
+    for (size_t i = 0; i < n; i++)
         memcpy(x + i * P, rows + i * COLS + 2, P * sizeof(double));
-    }
     free(rows);
     *x_out = x;
-    *y_out = y;
     return n;
 }
 
