@@ -11,6 +11,7 @@ static const struct {
 } main_commands[] = {
     {"serve", cmd_serve, "score a Kafka topic with a model, writing predictions to another"},
     {"train", cmd_train, "train a model from a CSV or Avro file and write an artefact"},
+    {"tune", cmd_tune, "search hyperparameters (TPE) with parallel trials; publish the best"},
     {"score", cmd_score, "score a CSV or Avro file with an artefact, writing CSV"},
     {"simulate", cmd_simulate, "produce telemetry from a simulated fleet of wearing machines"},
     {"broker", cmd_broker, "run the embedded Kafka-protocol broker on loopback"},
