@@ -251,6 +251,12 @@ static void api_predict(const struct http_server_request *request,
     serve_peek(api->serve, pipeline, &batch, features);
     linear_predict(linear, features, n, outputs);
     linear_decide(linear, outputs, n, decided);
+    for (size_t i = 0; model->online && i < n; i++) {
+        double *out = outputs + i * width;
+        double online = serve_online_predict(api->serve, model, keys[i], key_lens[i],
+                                             features + i * p, live_model_offset(model, out));
+        live_model_apply_online(model, online, out, &decided[i]);
+    }
     json_t *predictions = json_array();
     for (size_t i = 0; i < n; i++) {
         json_t *item = json_pack("{s:f}", "prediction", decided[i]);

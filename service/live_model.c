@@ -6,6 +6,7 @@
 #include "service/error.h"
 #include "service/mem.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -105,6 +106,29 @@ struct live_model *live_model_load(struct artefact *artefact, const char *schema
     model->residual = cfg->online.residual;
     snprintf(model->version, sizeof model->version, "%d", (int)artefact_version(artefact));
     return model;
+}
+
+double live_model_offset(const struct live_model *model, const double *outputs)
+{
+    if (!model->online || !model->residual)
+        return 0;
+    if (artefact_model(model->artefact)->kind != LINEAR_LOGISTIC)
+        return outputs[0];
+    double p = fmin(fmax(outputs[1], 1e-15), 1.0 - 1e-15);
+    return log(p) - log1p(-p);
+}
+
+void live_model_apply_online(const struct live_model *model, double p, double *outputs,
+                             double *decided)
+{
+    if (!online_classifier(model->online)) {
+        *decided = p;
+        return;
+    }
+    const struct linear_model *m = artefact_model(model->artefact);
+    outputs[0] = 1.0 - p;
+    outputs[1] = p;
+    *decided = p >= 0.5 ? m->classes[1] : m->classes[0];
 }
 
 struct live_model *live_model_hold(struct live_model *model)

@@ -39,6 +39,16 @@ struct live_model {
 struct live_model *live_model_load(struct artefact *artefact, const char *schema_json,
                                    const struct config *cfg, char *err, size_t errsz);
 
+/* The offset model->online starts from for one row, given the registry model's outputs for it
+ * (its value, or its class probabilities): with online.residual the value, or for a logistic
+ * model the logit of its probability (clamped to stay finite); 0 otherwise. */
+double live_model_offset(const struct live_model *model, const double *outputs);
+
+/* Puts the online model's prediction p for one row in place of the registry model's: the
+ * decided value, or for ftrl_logistic the probabilities [1 - p, p] in outputs and the class. */
+void live_model_apply_online(const struct live_model *model, double p, double *outputs,
+                             double *decided);
+
 /* Takes one more reference; returns model. */
 struct live_model *live_model_hold(struct live_model *model);
 

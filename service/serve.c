@@ -577,6 +577,22 @@ void serve_peek(struct serve *s, const struct pipeline *pipeline, const struct p
     pipeline_state_destroy(fresh);
 }
 
+double serve_online_predict(struct serve *s, const struct live_model *model, const char *key,
+                            size_t len, const double *x, double offset)
+{
+    double out;
+    for (int i = 0; i < s->nthreads; i++)
+        if (s->threads[i].worker &&
+            worker_online_predict(s->threads[i].worker, model->online, key, len, x, offset, &out))
+            return out;
+    size_t n = online_state_len(model->online);
+    double *fresh = mem_alloc(n * sizeof *fresh);
+    online_state_init(model->online, fresh);
+    out = online_predict(model->online, fresh, x, offset);
+    free(fresh);
+    return out;
+}
+
 int serve_reload(struct serve *s, int *version, bool *swapped, char *err, size_t errsz)
 {
     *swapped = false;

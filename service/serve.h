@@ -61,6 +61,12 @@ void serve_prequential(struct serve *serve, struct metrics_running *into);
 void serve_peek(struct serve *serve, const struct pipeline *pipeline,
                 const struct pipeline_rows *rows, double *out);
 
+/* The online prediction of model->online for one row (features x, offset from the registry
+ * model), with the state of the worker that holds the key, or a new key's state when none does.
+ * For real-time requests; leaves every state as it was. Thread-safe. */
+double serve_online_predict(struct serve *serve, const struct live_model *model, const char *key,
+                            size_t len, const double *x, double offset);
+
 /* The service's metrics (records, dead letters by reason, batch and latency histograms, the
  * model, assignment, window tables, prequential error); more families may be added to it. */
 struct prom_registry *serve_registry(struct serve *serve);

@@ -677,9 +677,54 @@ void state_store_size(const struct state_store *s, size_t *keys, size_t *bytes)
              (s->windows ? pipeline_state_bytes(s->windows) : 0);
 }
 
-const struct pipeline_state *state_store_windows(const struct state_store *s)
+bool state_store_peek(struct state_store *s, const struct pipeline *pipeline,
+                      const struct pipeline_rows *row, double *out)
 {
-    return s->windows;
+    const char *key = row->keys[0];
+    size_t len = row->key_lens[0];
+    if (!s->windows || !pipeline_state_fits(s->windows, pipeline))
+        return false;
+    if (pipeline_state_has(s->windows, key, len)) {
+        pipeline_peek(pipeline, s->windows, row, out);
+        return true;
+    }
+    struct grouped_key *k = s->table ? grouped_find(s->table, key, len) : NULL;
+    char err[256];
+    struct changelog_entry e;
+    size_t width = pipeline_state_width(s->windows);
+    if (!k || k->state || !state_store_spilled(s, k) ||
+        changelog_decode(s->encoded.data, s->encoded.len, &e, &s->scratch, err, sizeof err) !=
+            TB_OK ||
+        e.window_width != width)
+        return false;
+    struct pipeline_state *one = pipeline_state_new(pipeline);
+    if (width > 0)
+        pipeline_state_put(one, key, len, e.window, e.nwindow / width);
+    pipeline_peek(pipeline, one, row, out);
+    pipeline_state_destroy(one);
+    return true;
+}
+
+bool state_store_predict(struct state_store *s, const struct online_model *online, const char *key,
+                         size_t len, const double *x, double offset, double *out)
+{
+    struct grouped_key *k = s->table && s->online ? grouped_find(s->table, key, len) : NULL;
+    if (!k || online_model_kind(online) != online_model_kind(s->online) ||
+        online_state_len(online) != grouped_state_len(s->table))
+        return false;
+    if (k->state) {
+        *out = online_predict(online, k->state, x, offset);
+        return true;
+    }
+    char err[256];
+    struct changelog_entry e;
+    if (!state_store_spilled(s, k) ||
+        changelog_decode(s->encoded.data, s->encoded.len, &e, &s->scratch, err, sizeof err) !=
+            TB_OK ||
+        e.nstate != grouped_state_len(s->table))
+        return false;
+    *out = online_predict(online, e.state, x, offset);
+    return true;
 }
 
 bool state_store_key(struct state_store *s, const char *key, size_t len, struct grouped_key *out)

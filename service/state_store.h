@@ -143,9 +143,19 @@ bool state_store_assign(struct state_store *store, const rd_kafka_topic_partitio
 /* Keys held (hot and spilled) and bytes in memory (table and windows). */
 void state_store_size(const struct state_store *store, size_t *keys, size_t *bytes);
 
-/* The window history, for read-only peeks by real-time requests (the caller holds the worker's
- * lock). */
-const struct pipeline_state *state_store_windows(const struct state_store *store);
+/* When the store holds the key of the one row (rows->keys[0]) with a window history that fits
+ * pipeline, computes the row's features as pipeline_peek does, as if the record were that key's
+ * next (a spilled key's history is read from the spill file), leaves everything as it was and
+ * returns true; false otherwise. For real-time requests. */
+bool state_store_peek(struct state_store *store, const struct pipeline *pipeline,
+                      const struct pipeline_rows *row, double *out);
+
+/* When the store holds the key with a state for `online` (of the kind and size the store serves),
+ * writes into *out online_predict of that state for the row x with offset, without changing
+ * anything (a spilled key's state is read from the spill file, not brought back), and returns
+ * true; false otherwise. For real-time requests. */
+bool state_store_predict(struct state_store *store, const struct online_model *online,
+                         const char *key, size_t len, const double *x, double offset, double *out);
 
 /* Copies what the store knows of one key into *out (state not included); false when it holds no
  * such key. */

@@ -372,33 +372,15 @@ static void worker_learn(struct worker *w, size_t n)
 {
     const struct live_model *model = w->model;
     const struct linear_model *m = artefact_model(model->artefact);
-    for (size_t j = 0; j < n; j++) {
-        double offset = 0;
-        if (model->online && model->residual && m->kind == LINEAR_LOGISTIC) {
-            /* The logit of the probability, kept finite where it saturates. */
-            double p = fmin(fmax(w->outputs[j * w->width + 1], 1e-15), 1.0 - 1e-15);
-            offset = log(p) - log1p(-p);
-        } else if (model->online && model->residual) {
-            offset = w->outputs[j * w->width];
-        }
-        w->offsets[j] = offset;
-    }
+    for (size_t j = 0; j < n; j++)
+        w->offsets[j] = live_model_offset(model, &w->outputs[j * w->width]);
     double positive = m->nclasses == 2 ? m->classes[1] : 1.0;
     state_store_learn(w->store, w->grouped, w->replay, w->features, w->labels, w->offsets, positive,
                       n, w->online);
     if (!model->online)
         return;
-    bool classifier = online_classifier(model->online);
-    for (size_t j = 0; j < n; j++) {
-        if (!classifier) {
-            w->decided[j] = w->online[j];
-            continue;
-        }
-        double p = w->online[j];
-        w->outputs[j * w->width] = 1.0 - p;
-        w->outputs[j * w->width + 1] = p;
-        w->decided[j] = p >= 0.5 ? m->classes[1] : m->classes[0];
-    }
+    for (size_t j = 0; j < n; j++)
+        live_model_apply_online(model, w->online[j], &w->outputs[j * w->width], &w->decided[j]);
 }
 
 static void worker_on_batch(void *opaque, rd_kafka_message_t **msgs, size_t n)
@@ -591,11 +573,7 @@ bool worker_peek(struct worker *w, const struct pipeline *pipeline, const struct
                  double *out)
 {
     pthread_mutex_lock(&w->lock);
-    const struct pipeline_state *windows = state_store_windows(w->store);
-    bool held = windows && row->keys && pipeline_state_fits(windows, pipeline) &&
-                pipeline_state_has(windows, row->keys[0], row->key_lens[0]);
-    if (held)
-        pipeline_peek(pipeline, windows, row, out);
+    bool held = row->keys && state_store_peek(w->store, pipeline, row, out);
     pthread_mutex_unlock(&w->lock);
     return held;
 }
@@ -610,6 +588,15 @@ void worker_prequential(struct worker *w, struct metrics_running *into)
     pthread_mutex_lock(&w->lock);
     metrics_running_merge(into, &w->prequential);
     pthread_mutex_unlock(&w->lock);
+}
+
+bool worker_online_predict(struct worker *w, const struct online_model *online, const char *key,
+                           size_t len, const double *x, double offset, double *out)
+{
+    pthread_mutex_lock(&w->lock);
+    bool held = state_store_predict(w->store, online, key, len, x, offset, out);
+    pthread_mutex_unlock(&w->lock);
+    return held;
 }
 
 bool worker_key(struct worker *w, const char *key, size_t len, struct grouped_key *out)

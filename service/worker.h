@@ -90,6 +90,12 @@ size_t worker_lag(struct worker *worker, struct kafka_source_partition_lag *out,
  * label could be learned from (regression models; classifiers add nothing yet). Thread-safe. */
 void worker_prequential(struct worker *worker, struct metrics_running *into);
 
+/* The online model's prediction for one row of the key (state_store_predict); false when the
+ * worker does not hold the key. Thread-safe. */
+bool worker_online_predict(struct worker *worker, const struct online_model *online,
+                           const char *key, size_t len, const double *x, double offset,
+                           double *out);
+
 /* Copies what the worker knows of one key (state_store_key); false when it holds no such key.
  * Thread-safe. */
 bool worker_key(struct worker *worker, const char *key, size_t len, struct grouped_key *out);

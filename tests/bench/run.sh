@@ -80,6 +80,22 @@ LUA
     printf "  GET  /healthz (floor)     %8.0f requests/s  p50 %7.3f ms  p99 %7.3f ms  non-2xx %d\n" "$floor" "$f50" "$f99" "$fbad"
     printf "  POST /v1/.../predict      %8.0f requests/s  p50 %7.3f ms  p99 %7.3f ms  non-2xx %d\n" "$rate" "$p50" "$p99" "$pbad"
     awk -v a="$rate" -v b="$floor" 'BEGIN { printf "  ratio predict / healthz          %.2f\n", a / b }'
+    # Fixed offered rates: each of the 16 connections waits 16/R s between requests (wrk's
+    # delay() hook; Debian's wrk 4 has no --rate), so the server sees R requests/s while it keeps
+    # up, and the latencies are those at that load, not at saturation.
+    for offered in 2000 10000; do
+      for endpoint in healthz predict; do
+        {
+          [[ $endpoint == predict ]] && cat "$BENCH_SCRATCH/predict.lua"
+          echo "function delay() return $((16 * 1000)) / $offered end"
+        } >"$BENCH_SCRATCH/paced-$endpoint.lua"
+      done
+      read -r _ hrate h50 h99 _ < <(run_wrk healthz "http://127.0.0.1:$port/healthz" "$BENCH_SCRATCH/paced-healthz.lua")
+      read -r _ prate q50 q99 _ < <(run_wrk predict "http://127.0.0.1:$port/v1/models/fleet-rul/predict" \
+                                     "$BENCH_SCRATCH/paced-predict.lua")
+      printf "  offered %5d/s: healthz %6.0f/s p50 %6.3f p99 %6.3f ms | predict %6.0f/s p50 %6.3f p99 %6.3f ms | p99 ratio %.2f\n" \
+        "$offered" "$hrate" "$h50" "$h99" "$prate" "$q50" "$q99" "$(awk -v a="$q99" -v b="$h99" 'BEGIN { print a / b }')"
+    done
   else
     echo "   (serve did not report its HTTP port)"
     status=1

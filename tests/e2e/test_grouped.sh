@@ -70,12 +70,11 @@ check "a1 is killed with SIGKILL mid-stream" a1_busy
 wait "$SIM_PID"
 check "the stream of 16000 records is produced" grep -q "simulate: 16000 records" "$WORK/live.out"
 
-# covered RUN: every input offset has a prediction or a dead letter in that run's topics.
-cat >"$WORK/covered.py" <<'EOF'
-import sys, io, avro.schema, avro.io
+# read_topic.py: read(bootstrap, topic), every message of an 8-partition topic from its start to
+# its end; the checks below import it (Python looks for modules beside the script it runs).
+cat >"$WORK/read_topic.py" <<'EOF'
 from confluent_kafka import Consumer, TopicPartition
-bootstrap, run = sys.argv[1], sys.argv[2]
-def read(topic):
+def read(bootstrap, topic):
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "check", "enable.auto.commit": False,
                   "enable.partition.eof": True})
     c.assign([TopicPartition(topic, p, 0) for p in range(8)])
@@ -90,15 +89,22 @@ def read(topic):
         out.append(m)
     c.close()
     return out
+EOF
+
+# covered RUN: every input offset has a prediction or a dead letter in that run's topics.
+cat >"$WORK/covered.py" <<'EOF'
+import sys, io, avro.schema, avro.io
+from read_topic import read
+bootstrap, run = sys.argv[1], sys.argv[2]
 schema = avro.schema.parse(open("config/schemas/prediction.avsc").read())
 seen = set()
-for m in read("pred-" + run):
+for m in read(bootstrap, "pred-" + run):
     r = avro.io.DatumReader(schema).read(avro.io.BinaryDecoder(io.BytesIO(m.value())))
     seen.add((r["source_partition"], r["source_offset"]))
-for m in read("dlq-" + run):
+for m in read(bootstrap, "dlq-" + run):
     h = dict(m.headers())
     seen.add((int(h["tributary.source.partition"]), int(h["tributary.source.offset"])))
-inputs = {(m.partition(), m.offset()) for m in read("telemetry")}
+inputs = {(m.partition(), m.offset()) for m in read(bootstrap, "telemetry")}
 missing = inputs - seen
 print(f"{len(inputs)} inputs, {len(missing)} without an output")
 sys.exit(0 if len(inputs) == 16000 and not missing else 1)
@@ -141,6 +147,55 @@ sys.exit(0 if status == '200' and doc['key'] == 'm-000007' and doc['records_lear
 get /v1/keys/no-such-machine >"$WORK/nokey.out"
 check "GET /v1/keys/{key} of an unknown machine is a 404 with a JSON error" \
   grep -q '^404 {"error": "no worker holds key' "$WORK/nokey.out"
+# A real-time request scores what the stream would: its prediction for a new reading of a machine
+# (window and online model of that machine, in memory or spilled) equals the prediction the
+# stream then makes for the same reading.
+cat >"$WORK/http_vs_stream.py" <<'EOF'
+import io, json, sys, time, urllib.request, avro.schema, avro.io
+from confluent_kafka import Producer
+from read_topic import read
+bootstrap, port = sys.argv[1], sys.argv[2]
+telemetry = avro.schema.parse(open("config/schemas/telemetry.avsc").read())
+prediction = avro.schema.parse(open("config/schemas/prediction.avsc").read())
+worst = 0.0
+for key in ("m-000007", "m-000031", "m-000052"):
+    last = [m for m in read(bootstrap, "telemetry") if m.key() == key.encode()][-1]
+    rec = avro.io.DatumReader(telemetry).read(avro.io.BinaryDecoder(io.BytesIO(last.value())))
+    rec.update(cycle=rec["cycle"] + 1, rul=max(0.0, (rec["rul"] or 1) - 1),
+               vibration=rec["vibration"] * 1.01)
+    body = {k: v for k, v in rec.items() if k not in ("machine_id", "ts")}
+    body["key"] = key
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models/fleet-rul/predict",
+                                 data=json.dumps({"instances": [body]}).encode(), method="POST")
+    http = json.loads(urllib.request.urlopen(req).read())["predictions"][0]["prediction"]
+    out = io.BytesIO()
+    avro.io.DatumWriter(telemetry).write(rec, avro.io.BinaryEncoder(out))
+    where = []
+    p = Producer({"bootstrap.servers": bootstrap})
+    p.produce("telemetry", key=key, value=out.getvalue(),
+              on_delivery=lambda err, m: where.append((m.partition(), m.offset())))
+    p.flush(10)
+    streamed = None
+    for _ in range(100):
+        for m in read(bootstrap, "pred-b"):
+            r = avro.io.DatumReader(prediction).read(avro.io.BinaryDecoder(io.BytesIO(m.value())))
+            if (r["source_partition"], r["source_offset"]) == where[0]:
+                streamed = r["prediction"]
+        if streamed is not None:
+            break
+        time.sleep(0.2)
+    d = abs(http - streamed) / max(1.0, abs(streamed))
+    worst = max(worst, d)
+    print(f"{key}: HTTP {http!r}, stream {streamed!r}")
+sys.exit(0 if worst <= 1e-9 else 1)
+EOF
+PYTHONPATH="$WORK" /usr/bin/python3 "$WORK/http_vs_stream.py" "$BOOTSTRAP" "$port" \
+  >"$WORK/http_vs_stream.out" 2>&1
+status=$?
+sed 's/^/# /' "$WORK/http_vs_stream.out"
+check "HTTP predict for a machine's next reading equals the stream's prediction (window, RLS)" \
+  test $status -eq 0
+
 stop_process "$PID_a2" 30
 check "a2 stops cleanly (final checkpoint)" test $? -eq 0
 stop_process "$PID_solo" 30
@@ -149,24 +204,13 @@ check "the solo serve stops cleanly (final checkpoint)" test $? -eq 0
 # The latest checkpoint of every machine in both changelogs, compared value by value.
 cat >"$WORK/compare.py" <<'EOF'
 import sys, io, math, avro.schema, avro.io
-from confluent_kafka import Consumer, TopicPartition
+from read_topic import read
 bootstrap = sys.argv[1]
 schema = avro.schema.parse(open("config/schemas/changelog.avsc").read())
 def latest(topic):
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "check", "enable.auto.commit": False,
-                  "enable.partition.eof": True})
-    c.assign([TopicPartition(topic, p, 0) for p in range(8)])
-    state, eof = {}, set()
-    while len(eof) < 8:
-        m = c.poll(5)
-        if m is None:
-            break
-        if m.error():
-            eof.add(m.partition())
-            continue
-        state[m.key()] = avro.io.DatumReader(schema).read(avro.io.BinaryDecoder(io.BytesIO(m.value())))
-    c.close()
-    return state
+    # A key's entries are on one partition, in order: the last one read is its latest.
+    return {m.key(): avro.io.DatumReader(schema).read(avro.io.BinaryDecoder(io.BytesIO(m.value())))
+            for m in read(bootstrap, topic)}
 a, b = latest("changelog-a"), latest("changelog-b")
 bad = []
 if set(a) != set(b):
