@@ -83,7 +83,7 @@ LUA
     # Fixed offered rates: each of the 16 connections waits 16/R s between requests (wrk's
     # delay() hook; Debian's wrk 4 has no --rate), so the server sees R requests/s while it keeps
     # up, and the latencies are those at that load, not at saturation.
-    for offered in 2000 10000; do
+    for offered in 2000 8000; do
       for endpoint in healthz predict; do
         {
           [[ $endpoint == predict ]] && cat "$BENCH_SCRATCH/predict.lua"
