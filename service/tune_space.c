@@ -16,7 +16,6 @@
 #include <string.h>
 #include <yaml.h>
 
-
 /* Nesting of conditional choices; also stops a YAML alias that refers to its own ancestor from
  * recursing for ever. */
 #define TUNE_DEPTH_MAX 32
@@ -484,8 +483,8 @@ static int tune_load_key_choice(struct tune_loader *l, const char *key, const ya
             goto cleanup;
         for (size_t j = 0; j < k; j++) {
             if (strcmp(labels[j], labels[k]) == 0) {
-                rc =
-                    tune_fail(l, yaml_file_line(item), "%s: option '%s' is given twice", key, labels[k]);
+                rc = tune_fail(l, yaml_file_line(item), "%s: option '%s' is given twice", key,
+                               labels[k]);
                 goto cleanup;
             }
         }
@@ -639,8 +638,9 @@ static int tune_load_key(struct tune_loader *l, const char *key, const yaml_node
         tune_single_pair(l, value, &kind, &args);
         if (!kind)
             return tune_fail(
-                l, yaml_file_line(value), "%s: expected one distribution, got a mapping of %zu entries",
-                key, (size_t)(value->data.mapping.pairs.top - value->data.mapping.pairs.start));
+                l, yaml_file_line(value),
+                "%s: expected one distribution, got a mapping of %zu entries", key,
+                (size_t)(value->data.mapping.pairs.top - value->data.mapping.pairs.start));
         const char *kind_text = kind->type == YAML_SCALAR_NODE
                                     ? (const char *)kind->data.scalar.value
                                     : "(not a string)";

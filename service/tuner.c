@@ -55,7 +55,7 @@ struct tuner {
     pthread_cond_t changed;
     struct tuner_trial *trials; /* by id */
     size_t ntrials, cap;
-    size_t next_tell; /* trials are told to the study in id order */
+    size_t next_tell;               /* trials are told to the study in id order */
     size_t asked_now, finished_now; /* by this run */
     size_t resumed;
     bool stopping;
@@ -72,14 +72,15 @@ struct tuner {
     char err[512];
 };
 
-/* --- the trials log ----------------------------------------------------------------------------- */
+/* --- the trials log -----------------------------------------------------------------------------
+ */
 
 static json_t *tuner_trial_json(const struct tuner *t, size_t id)
 {
     const struct tuner_trial *tr = &t->trials[id];
-    json_t *o = json_pack("{s:I,s:s,s:o,s:f}", "trial", (json_int_t)id, "status",
-                          tr->ok ? "ok" : "failed", "params",
-                          tune_space_values_json(t->space, tr->values), "seconds", tr->seconds);
+    json_t *o =
+        json_pack("{s:I,s:s,s:o,s:f}", "trial", (json_int_t)id, "status", tr->ok ? "ok" : "failed",
+                  "params", tune_space_values_json(t->space, tr->values), "seconds", tr->seconds);
     if (tr->ok)
         json_object_set_new(o, "loss", json_real(tr->loss));
     else
@@ -128,9 +129,9 @@ static int tuner_resume(struct tuner *t, const char *path, char *err, size_t err
         json_t *params = NULL;
         double loss = NAN, seconds = 0;
         const char *error = NULL;
-        if (!o || json_unpack(o, "{s:I,s:s,s:o,s?F,s?F,s?s}", "trial", &id, "status", &status,
-                              "params", &params, "loss", &loss, "seconds", &seconds, "error",
-                              &error) != 0 ||
+        if (!o ||
+            json_unpack(o, "{s:I,s:s,s:o,s?F,s?F,s?s}", "trial", &id, "status", &status, "params",
+                        &params, "loss", &loss, "seconds", &seconds, "error", &error) != 0 ||
             id < 0 || id >= TPE_MAX_TRIALS) {
             rc = tb_fail(err, errsz, TB_CONFIG, "%s:%zu: not a trial record", path, lineno);
             json_decref(o);
@@ -166,7 +167,8 @@ static int tuner_resume(struct tuner *t, const char *path, char *err, size_t err
     return rc;
 }
 
-/* --- telling the study, in id order --------------------------------------------------------------- */
+/* --- telling the study, in id order
+ * --------------------------------------------------------------- */
 
 /* Tells trial next_tell (finished) to the study and updates the best and the stopping rules. */
 static void tuner_tell_next(struct tuner *t)
@@ -201,7 +203,8 @@ static void tuner_tell_next(struct tuner *t)
         t->stopping = true;
 }
 
-/* --- one trial: a train process ------------------------------------------------------------------- */
+/* --- one trial: a train process
+ * ------------------------------------------------------------------- */
 
 /* The last non-empty line of a file, for a failed trial's reason. */
 static char *tuner_last_line(const char *path)
@@ -341,8 +344,8 @@ static void tuner_progress(struct tuner *t, size_t id)
         printf("\r\033[K[%zu/%zu] best %s | %.2f trials/s | ETA %.0f s | %s", done, total, best,
                rate, eta, now);
     } else {
-        printf("[%zu/%zu] %s; best %s; %.2f trials/s, ETA %.0f s\n", done, total, now, best,
-               rate, eta);
+        printf("[%zu/%zu] %s; best %s; %.2f trials/s, ETA %.0f s\n", done, total, now, best, rate,
+               eta);
     }
     fflush(stdout);
 }
@@ -430,7 +433,8 @@ static void *tuner_worker(void *arg)
     return NULL;
 }
 
-/* --- the job ----------------------------------------------------------------------------------- */
+/* --- the job -----------------------------------------------------------------------------------
+ */
 
 /* The children's environment: ours without TRIBUTARY_* (their configuration file says it all) and
  * with OPENBLAS_NUM_THREADS sharing the cores out among the trials running at once. */
@@ -567,8 +571,13 @@ static int tuner_refit(struct tuner *t, struct tuner_result *result, char *err, 
 {
     const struct config *cfg = t->cfg;
     const char *overrides[] = {
-        "train.folds",        "0", "train.output", result->best_artefact_path, "registry.directory",
-        cfg->tune.publish ? cfg->registry.directory : "", NULL,
+        "train.folds",
+        "0",
+        "train.output",
+        result->best_artefact_path,
+        "registry.directory",
+        cfg->tune.publish ? cfg->registry.directory : "",
+        NULL,
     };
     int rc = tuner_write_config(t, t->trials[t->best].values, result->best_config_path, overrides,
                                 err, errsz);
@@ -717,8 +726,7 @@ int tuner_run(const struct config *cfg, const struct tune_space *space, const ch
              "%zu trials (%zu resumed, %zu failed), %s, parallelism %d, seed %lld, loss %s; "
              "stopped: %s. Best: trial %d, loss %.6g. %s",
              result->trials, result->resumed, result->failed, cfg->tune.algorithm,
-             cfg->tune.parallelism, cfg->tune.seed, cfg->tune.loss, t.stopped, t.best,
-             t.best_loss,
+             cfg->tune.parallelism, cfg->tune.seed, cfg->tune.loss, t.stopped, t.best, t.best_loss,
              result->published ? "Refitted on all training rows and published." : "");
     if (result->trials > 0) {
         char why[512];

@@ -15,8 +15,8 @@
  * timing. Early stopping counts in that order too.
  *
  * The refit trains the best configuration without folds on the training side of train.split: the
- * search chose on folds of those rows, so the holdout (and train.test_input) metrics in the refitted
- * manifest are of data the search never saw. */
+ * search chose on folds of those rows, so the holdout (and train.test_input) metrics in the
+ * refitted manifest are of data the search never saw. */
 #ifndef TRIBUTARY_TUNER_H
 #define TRIBUTARY_TUNER_H
 
@@ -28,10 +28,10 @@
 #include <stdint.h>
 
 struct tuner_result {
-    size_t trials;   /* in the log: resumed and new */
-    size_t resumed;  /* read back from an earlier run's log */
-    size_t failed;   /* of all trials */
-    int best_trial;  /* -1 when no trial succeeded */
+    size_t trials;  /* in the log: resumed and new */
+    size_t resumed; /* read back from an earlier run's log */
+    size_t failed;  /* of all trials */
+    int best_trial; /* -1 when no trial succeeded */
     double best_loss;
     const char *stopped; /* why the search ended: "budget", "no improvement", "threshold",
                             "interrupted" (static strings) */
