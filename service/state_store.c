@@ -311,17 +311,25 @@ static bool state_store_spilled(struct state_store *s, const struct grouped_key 
     return true;
 }
 
+/* Decodes cold key k's spilled entry into *e (pointing into the store's scratch). Returns TB_OK,
+ * or an error with err. */
+static int state_store_read_spilled(struct state_store *s, const struct grouped_key *k,
+                                    struct changelog_entry *e, char *err, size_t errsz)
+{
+    if (!state_store_spilled(s, k))
+        return tb_fail(err, errsz, TB_IO, "spill file: %s", strerror(errno));
+    int rc = changelog_decode(s->encoded.data, s->encoded.len, e, &s->scratch, err, errsz);
+    e->partition = k->partition;
+    return rc;
+}
+
 /* Brings cold key k back from the spill file. A spill that cannot be read back (the file was
  * damaged under us) leaves the key starting afresh, logged: nothing else can be done. */
 static void state_store_unspill(struct state_store *s, struct grouped_key *k)
 {
     char err[256];
     struct changelog_entry e;
-    if (!state_store_spilled(s, k)) {
-        snprintf(err, sizeof err, "%s", strerror(errno));
-    } else if (changelog_decode(s->encoded.data, s->encoded.len, &e, &s->scratch, err,
-                                sizeof err) == TB_OK) {
-        e.partition = k->partition;
+    if (state_store_read_spilled(s, k, &e, err, sizeof err) == TB_OK) {
         if (state_store_take(s, k, &e)) {
             atomic_fetch_add(&s->stats->unspilled, 1);
             return;
@@ -692,9 +700,7 @@ bool state_store_peek(struct state_store *s, const struct pipeline *pipeline,
     char err[256];
     struct changelog_entry e;
     size_t width = pipeline_state_width(s->windows);
-    if (!k || k->state || !state_store_spilled(s, k) ||
-        changelog_decode(s->encoded.data, s->encoded.len, &e, &s->scratch, err, sizeof err) !=
-            TB_OK ||
+    if (!k || k->state || state_store_read_spilled(s, k, &e, err, sizeof err) != TB_OK ||
         e.window_width != width)
         return false;
     struct pipeline_state *one = pipeline_state_new(pipeline);
@@ -718,9 +724,7 @@ bool state_store_predict(struct state_store *s, const struct online_model *onlin
     }
     char err[256];
     struct changelog_entry e;
-    if (!state_store_spilled(s, k) ||
-        changelog_decode(s->encoded.data, s->encoded.len, &e, &s->scratch, err, sizeof err) !=
-            TB_OK ||
+    if (state_store_read_spilled(s, k, &e, err, sizeof err) != TB_OK ||
         e.nstate != grouped_state_len(s->table))
         return false;
     *out = online_predict(online, e.state, x, offset);

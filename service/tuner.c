@@ -227,7 +227,19 @@ static char *tuner_last_line(const char *path)
     return last ? last : mem_strdup("no output");
 }
 
-/* Writes cfg with values applied (and overrides) to path. */
+/* Writes cfg to path as YAML. */
+static int tuner_write_file(const struct config *cfg, const char *path, char *err, size_t errsz)
+{
+    FILE *out = fopen(path, "w");
+    if (!out)
+        return tb_fail(err, errsz, TB_IO, "%s: %s", path, strerror(errno));
+    config_write(cfg, out);
+    if (fclose(out) != 0)
+        return tb_fail(err, errsz, TB_IO, "%s: %s", path, strerror(errno));
+    return TB_OK;
+}
+
+/* Writes the base configuration with values applied (and overrides) to path. */
 static int tuner_write_config(const struct tuner *t, const double *values, const char *path,
                               const char *const *overrides, char *err, size_t errsz)
 {
@@ -237,14 +249,8 @@ static int tuner_write_config(const struct tuner *t, const double *values, const
         rc = tune_space_apply(t->space, values, cfg, err, errsz);
     for (size_t i = 0; rc == TB_OK && overrides && overrides[i]; i += 2)
         rc = config_set(cfg, overrides[i], overrides[i + 1], "tune", err, errsz);
-    FILE *out = rc == TB_OK ? fopen(path, "w") : NULL;
-    if (rc == TB_OK && !out)
-        rc = tb_fail(err, errsz, TB_IO, "%s: %s", path, strerror(errno));
-    if (out) {
-        config_write(cfg, out);
-        if (fclose(out) != 0)
-            rc = tb_fail(err, errsz, TB_IO, "%s: %s", path, strerror(errno));
-    }
+    if (rc == TB_OK)
+        rc = tuner_write_file(cfg, path, err, errsz);
     config_destroy(cfg);
     return rc;
 }
@@ -630,16 +636,8 @@ int tuner_run(const struct config *cfg, const struct tune_space *space, const ch
     snprintf(t.trial_dir, sizeof t.trial_dir, "%s/%s-trials", cfg->tune.directory, name);
     if (rc == TB_OK)
         rc = tuner_mkdir(t.trial_dir, err, errsz);
-    if (rc == TB_OK) {
-        FILE *base = fopen(t.base_path, "w");
-        if (!base)
-            rc = tb_fail(err, errsz, TB_IO, "%s: %s", t.base_path, strerror(errno));
-        else {
-            config_write(cfg, base);
-            if (fclose(base) != 0)
-                rc = tb_fail(err, errsz, TB_IO, "%s: %s", t.base_path, strerror(errno));
-        }
-    }
+    if (rc == TB_OK)
+        rc = tuner_write_file(cfg, t.base_path, err, errsz);
     struct tpe_options options = tpe_options_default();
     options.n_startup = (size_t)cfg->tune.startup_trials;
     if (rc == TB_OK) {
