@@ -13,7 +13,7 @@ CC       := gcc
 DEB_PACKAGES := gcc make pkg-config librdkafka-dev libavro-dev libevent-dev \
                 libopenblas-dev liblapacke-dev libyaml-dev libjansson-dev libcmocka-dev \
                 kcat python3 python3-numpy python3-sklearn python3-avro python3-confluent-kafka python3-optuna clang-format \
-                prometheus wrk
+                prometheus wrk podman runc podman-compose debootstrap
 
 PKGS      := rdkafka avro-c libevent libevent_pthreads yaml-0.1 jansson openblas lapacke
 # Recursive (=) so that pkg-config runs after `make deps` has installed things.
@@ -52,7 +52,7 @@ FUZZ_SECONDS ?= 60
 BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:%.c=$(BUILD)/%)
 
-.PHONY: all deps test check demo bench fuzz format help clean
+.PHONY: all deps test check demo bench fuzz format help clean image test-container
 
 all: $(BIN)
 
@@ -61,6 +61,8 @@ help:
 	@echo "make all         build $(BIN)"
 	@echo "make test        deps, build, then unit, integration and end-to-end tests"
 	@echo "make demo        run the demo on the embedded broker (no Kafka needed)"
+	@echo "make image       build the container image tributary:latest with podman"
+	@echo "make test-container  the image end to end in containers (part of make test)"
 	@echo "make bench       benchmarks with their peers, printing rates and ratios"
 	@echo "make fuzz        libFuzzer on each tests/fuzz target for FUZZ_SECONDS (clang)"
 	@echo "make format      apply .clang-format to every C file"
@@ -110,10 +112,24 @@ $(BUILD)/tests/fuzz/%-replay: tests/fuzz/%.c $(BUILD)/libtributary.a
 test:
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory check
+	$(if $(SANITIZE),,@$(MAKE) --no-print-directory test-container)
 
 check: $(BIN) $(TEST_BINS) $(FUZZ_REPLAYS)
 	@TRIBUTARY_BIN=$(abspath $(BIN)) tests/run.sh $(BUILD)/test-logs $(TEST_BINS) $(FUZZ_REPLAYS) \
 	  $(E2E_TESTS)
+
+# The container image, with podman: docker/setup-podman.sh installs and configures podman and,
+# where no registry can be reached, makes debian:bookworm-slim with debootstrap. The docker
+# format keeps the Dockerfile's HEALTHCHECK (OCI images have none).
+image:
+	@bash docker/setup-podman.sh
+	podman build --format docker -f docker/Dockerfile -t tributary:latest .
+
+# The image end to end (it runs `make image` itself), then its timings and any SKIP. Not part
+# of `check`, so that sanitizer runs build no images; `test` runs it after `check`.
+test-container:
+	@tests/run.sh $(BUILD)/test-logs tests/container/test_container.sh; status=$$?; \
+	  grep -h '^# \(SKIP\|timing\)' $(BUILD)/test-logs/test_container.sh.log; exit $$status
 
 demo:
 	@$(MAKE) --no-print-directory deps
