@@ -38,13 +38,30 @@ else ifneq ($(SANITIZE),)
   $(error SANITIZE must be address, undefined or thread, not '$(SANITIZE)')
 endif
 
-LIB_SRCS  := $(filter-out service/main.c,$(wildcard service/*.c connectors/*.c models/*.c))
-LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+# One static library per layer (see README "Architecture"); `make layers` checks that includes
+# follow the same direction. The binary links them from the top down.
+BASE_SRCS := $(wildcard service/base/*.c)
+MODEL_SRCS := $(wildcard models/*.c)
+CONN_SRCS := $(wildcard connectors/*/*.c)
+SVC_SRCS  := $(filter-out service/cli/main.c,$(wildcard $(addsuffix /*.c,$(filter-out \
+               service/base,$(wildcard service/*)))))
+LIB_SRCS  := $(BASE_SRCS) $(MODEL_SRCS) $(CONN_SRCS) $(SVC_SRCS)
+LIB_BASE  := $(BUILD)/libbase.a
+LIB_MODELS := $(BUILD)/libmodels.a
+LIB_CONN  := $(BUILD)/libconnectors.a
+LIB_SVC   := $(BUILD)/libservice.a
+LIBS      := $(LIB_SVC) $(LIB_CONN) $(LIB_MODELS) $(LIB_BASE)
 BIN       := $(BUILD)/tributary
 
-UNIT_SRCS := $(wildcard tests/unit/test_*.c)
-INTG_SRCS := $(wildcard tests/integration/test_*.c)
-TEST_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%) $(INTG_SRCS:%.c=$(BUILD)/%)
+# Tests are grouped by the layer they test: the tests of models/ (and of the base) link against
+# models and base only, so a dependency that runs upwards fails to link.
+LOW_TESTS  := $(wildcard tests/unit/base/test_*.c tests/unit/models/test_*.c)
+CONN_TESTS := $(wildcard tests/unit/connectors/test_*.c)
+SVC_TESTS  := $(wildcard tests/unit/service/test_*.c)
+INTG_SRCS  := $(wildcard tests/integration/test_*.c)
+TEST_SRCS  := $(LOW_TESTS) $(CONN_TESTS) $(SVC_TESTS) $(INTG_SRCS)
+TEST_BINS  := $(TEST_SRCS:%.c=$(BUILD)/%)
+SUPPORT    := $(BUILD)/tests/support/support.o
 E2E_TESTS := $(wildcard tests/e2e/test_*.sh)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAYS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%-replay)
@@ -52,7 +69,7 @@ FUZZ_SECONDS ?= 60
 BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:%.c=$(BUILD)/%)
 
-.PHONY: all deps test check demo bench fuzz format help clean image test-container
+.PHONY: all deps test check layers demo bench fuzz format help clean image test-container
 
 all: $(BIN)
 
@@ -86,26 +103,35 @@ $(BUILD)/%.o: %.c
 	@$(if $(Q),echo "  CC    $<")
 	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
-$(BUILD)/libtributary.a: $(LIB_OBJS)
+$(LIB_BASE): $(BASE_SRCS:%.c=$(BUILD)/%.o)
+$(LIB_MODELS): $(MODEL_SRCS:%.c=$(BUILD)/%.o)
+$(LIB_CONN): $(CONN_SRCS:%.c=$(BUILD)/%.o)
+$(LIB_SVC): $(SVC_SRCS:%.c=$(BUILD)/%.o)
+$(LIBS):
 	@rm -f $@
 	$(Q)ar rcs $@ $^
 
-$(BIN): $(BUILD)/service/main.o $(BUILD)/libtributary.a
+$(BIN): $(BUILD)/service/cli/main.o $(LIBS)
 	@$(if $(Q),echo "  LINK  $@")
 	$(Q)$(CC) $(LDFLAGS) $^ $(PKG_LIBS) $(LDLIBS) -o $@
 
-# Tests also link the helpers they share; objects go before the library that they use.
-$(UNIT_SRCS:%.c=$(BUILD)/%): $(BUILD)/tests/unit/support.o
-$(INTG_SRCS:%.c=$(BUILD)/%): $(BUILD)/tests/unit/support.o $(BUILD)/tests/integration/kafka_support.o
-$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libtributary.a
+# Each test links the helpers it shares and the libraries of its layer and those below it;
+# objects go before the libraries that they use.
+$(LOW_TESTS:%.c=$(BUILD)/%): $(SUPPORT) $(LIB_MODELS) $(LIB_BASE)
+$(CONN_TESTS:%.c=$(BUILD)/%): $(SUPPORT) $(LIB_CONN) $(LIB_MODELS) $(LIB_BASE)
+$(SVC_TESTS:%.c=$(BUILD)/%): $(SUPPORT) $(BUILD)/tests/support/registry_support.o $(LIBS)
+$(INTG_SRCS:%.c=$(BUILD)/%): $(SUPPORT) $(BUILD)/tests/support/registry_support.o \
+  $(BUILD)/tests/support/kafka_support.o $(LIBS)
+$(BENCH_BINS): $(LIBS)
+$(BUILD)/tests/%: $(BUILD)/tests/%.o
 	@$(if $(Q),echo "  LINK  $@")
 	$(Q)$(CC) $(LDFLAGS) $(filter %.o,$^) $(filter %.a,$^) $(PKG_LIBS) -lcmocka $(LDLIBS) -o $@
 
 # A fuzz target built with a main that replays a fixed corpus: part of `check`.
-$(BUILD)/tests/fuzz/%-replay: tests/fuzz/%.c $(BUILD)/libtributary.a
+$(BUILD)/tests/fuzz/%-replay: tests/fuzz/%.c $(LIBS)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK  $@")
-	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -DFUZZ_REPLAY_MAIN $< $(BUILD)/libtributary.a $(LDFLAGS) \
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -DFUZZ_REPLAY_MAIN $< $(LIBS) $(LDFLAGS) \
 	  $(PKG_LIBS) $(LDLIBS) -o $@
 
 # `test` installs first, then re-enters make so pkg-config sees the packages.
@@ -114,9 +140,10 @@ test:
 	@$(MAKE) --no-print-directory check
 	$(if $(SANITIZE),,@$(MAKE) --no-print-directory test-container)
 
-check: $(BIN) $(TEST_BINS) $(FUZZ_REPLAYS)
-	@TRIBUTARY_BIN=$(abspath $(BIN)) tests/run.sh $(BUILD)/test-logs $(TEST_BINS) $(FUZZ_REPLAYS) \
-	  $(E2E_TESTS)
+check: layers $(BIN) $(TEST_BINS) $(FUZZ_REPLAYS)
+	@TRIBUTARY_BIN=$(abspath $(BIN)) tests/run.sh $(BUILD)/test-logs $(E2E_TESTS) \
+	  $(INTG_SRCS:%.c=$(BUILD)/%) $(filter-out $(INTG_SRCS:%.c=$(BUILD)/%),$(TEST_BINS)) \
+	  $(FUZZ_REPLAYS)
 
 # The container image, with podman: docker/setup-podman.sh installs and configures podman and,
 # where no registry can be reached, makes debian:bookworm-slim with debootstrap. The docker
@@ -154,6 +181,10 @@ fuzz:
 	  $$t -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus-$$(basename $$f .c) 2>&1 | tail -3 || exit 1; \
 	done
 
+# Fails with file:line for every #include that runs against the layers' direction.
+layers:
+	@tests/layers.sh
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
@@ -161,4 +192,4 @@ clean:
 	rm -rf build
 
 .SECONDARY:
--include $(wildcard $(BUILD)/*/*.d $(BUILD)/*/*/*.d)
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

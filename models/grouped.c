@@ -1,8 +1,8 @@
 /* The grouped table: per-key online-model state, with least-recently-seen order and accounting. */
 #include "models/grouped.h"
 
-#include "service/hash.h"
-#include "service/mem.h"
+#include "service/base/hash.h"
+#include "service/base/mem.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,8 +1,8 @@
 /* Batch prediction with a fitted linear model: one BLAS product, then the link function. */
 #include "models/linear.h"
 
-#include "service/error.h"
-#include "service/mem.h"
+#include "service/base/error.h"
+#include "service/base/mem.h"
 
 #include <assert.h>
 #include <cblas.h>

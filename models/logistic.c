@@ -2,8 +2,8 @@
 #include "models/logistic.h"
 
 #include "models/standardize.h"
-#include "service/error.h"
-#include "service/mem.h"
+#include "service/base/error.h"
+#include "service/base/mem.h"
 
 #include <cblas.h>
 #include <lapacke.h>

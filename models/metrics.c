@@ -1,7 +1,7 @@
 /* Regression metrics over batches and running streams; classification metrics over batches. */
 #include "models/metrics.h"
 
-#include "service/mem.h"
+#include "service/base/mem.h"
 
 #include <float.h>
 #include <math.h>

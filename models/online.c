@@ -2,8 +2,8 @@
  * Holt's trend RUL, each a pure function of an immutable model and one key's flat state. */
 #include "models/online.h"
 
-#include "service/error.h"
-#include "service/mem.h"
+#include "service/base/error.h"
+#include "service/base/mem.h"
 
 #include <math.h>
 #include <stdbool.h>

@@ -1,9 +1,9 @@
 /* Featurizers: fitting and applying the impute, per-key window, one-hot and scale stages. */
 #include "models/pipeline.h"
 
-#include "service/error.h"
-#include "service/hash.h"
-#include "service/mem.h"
+#include "service/base/error.h"
+#include "service/base/hash.h"
+#include "service/base/mem.h"
 
 #include <assert.h>
 #include <float.h>

@@ -1,8 +1,8 @@
 /* Ridge regression: centred sufficient statistics merged pairwise, solved by Cholesky. */
 #include "models/ridge.h"
 
-#include "service/error.h"
-#include "service/mem.h"
+#include "service/base/error.h"
+#include "service/base/mem.h"
 
 #include <assert.h>
 #include <cblas.h>

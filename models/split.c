@@ -1,40 +1,28 @@
 /* Train/test and k-fold assignment of rows: random, by group (key), or by time. */
 #include "models/split.h"
 
-#include "service/error.h"
-#include "service/mem.h"
+#include "service/base/error.h"
+#include "service/base/mem.h"
+#include "service/base/rng.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* splitmix64 (Steele, Lea and Flood): a 64-bit state advanced by a constant, then mixed. */
-struct split_rng {
-    uint64_t state;
-};
-
-static uint64_t split_rng_next(struct split_rng *rng)
-{
-    uint64_t z = (rng->state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 /* Returns a uniform draw from [0, bound), bound >= 1: draws below 2^64 mod bound are rejected, so
  * that the 2^64 - (2^64 mod bound) accepted values cover every residue equally often. */
-static uint64_t split_rng_below(struct split_rng *rng, uint64_t bound)
+static uint64_t split_rng_below(uint64_t *rng, uint64_t bound)
 {
     uint64_t reject_below = (0 - bound) % bound; /* 2^64 mod bound */
     for (;;) {
-        uint64_t r = split_rng_next(rng);
+        uint64_t r = rng_splitmix64(rng);
         if (r >= reject_below)
             return r % bound;
     }
 }
 
 /* Fisher-Yates, from the last item down. */
-static void split_shuffle(size_t *items, size_t count, struct split_rng *rng)
+static void split_shuffle(size_t *items, size_t count, uint64_t *rng)
 {
     for (size_t i = count; i > 1; i--) {
         size_t j = (size_t)split_rng_below(rng, i);
@@ -209,7 +197,7 @@ static int split_holdout_group(size_t n, const char *const *keys, size_t target,
         goto done;
     }
     order = split_identity(ngroups);
-    struct split_rng rng = {seed};
+    uint64_t rng = seed; /* a splitmix64 state */
     split_shuffle(order, ngroups, &rng);
     group_in_test = mem_calloc(ngroups, 1);
     size_t test_rows = 0, moved = 0;
@@ -264,7 +252,7 @@ int split_holdout(enum split_method m, size_t n, const char *const *keys, const 
     switch (m) {
     case SPLIT_RANDOM: {
         order = split_identity(n);
-        struct split_rng rng = {seed};
+        uint64_t rng = seed; /* a splitmix64 state */
         split_shuffle(order, n, &rng);
         for (size_t p = 0; p < n; p++)
             test[order[p]] = p < target;
@@ -321,7 +309,7 @@ static int split_kfold_group(size_t n, const char *const *keys, int k, uint64_t 
         goto done;
     }
     shuffled = split_identity(ngroups);
-    struct split_rng rng = {seed};
+    uint64_t rng = seed; /* a splitmix64 state */
     split_shuffle(shuffled, ngroups, &rng);
     weighted = mem_alloc(ngroups * sizeof(*weighted));
     for (size_t p = 0; p < ngroups; p++)
@@ -369,7 +357,7 @@ int split_kfold(enum split_method m, size_t n, const char *const *keys, const do
     switch (m) {
     case SPLIT_RANDOM: {
         order = split_identity(n);
-        struct split_rng rng = {seed};
+        uint64_t rng = seed; /* a splitmix64 state */
         split_shuffle(order, n, &rng);
         split_deal(order, n, (size_t)k, fold);
         break;

@@ -1,8 +1,8 @@
 /* Standardised features for the iterative classifier fits: scales, rows, mapping back, checks. */
 #include "models/standardize.h"
 
-#include "service/error.h"
-#include "service/mem.h"
+#include "service/base/error.h"
+#include "service/base/mem.h"
 
 #include <math.h>
 

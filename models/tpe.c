@@ -1,9 +1,9 @@
 /* Hyperopt-style search spaces and a random-search or TPE study over them (see tpe.h). */
 #include "models/tpe.h"
 
-#include "service/error.h"
-#include "service/mem.h"
-#include "service/rng.h"
+#include "service/base/error.h"
+#include "service/base/mem.h"
+#include "service/base/rng.h"
 
 #include <math.h>
 #include <stdbool.h>

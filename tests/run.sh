@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
-# Runs every test program named on the command line, keeps each one's output in
-# LOGDIR, and ends with one summary line: "tests: N passed, N failed".
+# Runs every test program named on the command line, TEST_JOBS of them at once (default: the
+# number of cores), keeps each one's output in LOGDIR, prints one line per program as it ends,
+# then the logs of the failed ones and one summary line: "tests: N passed, N failed".
 #
 # A cmocka program reports its own counts ("[  PASSED  ] 3 test(s).",
 # "[  FAILED  ] 1 test(s)"); a shell test prints "ok - name" / "not ok - name"
 # lines; any other program is one test that passes when it exits 0. A program
-# that dies without reporting counts as one failure.
+# that dies without reporting counts as one failure. Programs start in the order given, so put
+# the longest first.
 set -u
 logdir=$1
 shift
 mkdir -p "$logdir"
-passed=0
-failed=0
-failures=()
+jobs=${TEST_JOBS:-$(nproc)}
 
-for t in "$@"; do
+# Runs test $1, then writes "passed failed" to its .result file and prints its line.
+run_one() {
+  local t=$1 name log start rc secs p f
   name=$(basename "$t")
   log="$logdir/$name.log"
   start=$(date +%s)
@@ -24,8 +26,7 @@ for t in "$@"; do
     timeout 600 "$t" >"$log" 2>&1
   fi
   rc=$?
-  secs=$(( $(date +%s) - start ))
-  p=0 f=0
+  secs=$(($(date +%s) - start))
   if [[ $t == *.sh ]]; then
     p=$(grep -c '^ok - ' "$log")
     f=$(grep -c '^not ok - ' "$log")
@@ -35,18 +36,44 @@ for t in "$@"; do
     p=${p:-0} f=${f:-0}
   fi
   if [[ $rc -ne 0 && $f -eq 0 ]]; then
-    f=1   # crashed, timed out or failed outside a test case
+    f=1 # crashed, timed out or failed outside a test case
   elif [[ $rc -eq 0 && $p -eq 0 && $f -eq 0 ]]; then
-    p=1   # a program that reports no counts (a fuzz replay) is one test
+    p=1 # a program that reports no counts (a fuzz replay) is one test
   fi
+  echo "$p $f" >"$logdir/$name.result"
+  if [[ $f -gt 0 ]]; then
+    printf '%-32s FAIL  %3d passed, %d failed (%ds, exit %d)\n' "$name" "$p" "$f" "$secs" "$rc"
+  else
+    printf '%-32s ok    %3d passed (%ds)\n' "$name" "$p" "$secs"
+  fi
+}
+
+for t in "$@"; do
+  rm -f "$logdir/$(basename "$t").result"
+done
+running=0
+for t in "$@"; do
+  if [[ $running -ge $jobs ]]; then
+    wait -n
+    running=$((running - 1))
+  fi
+  run_one "$t" &
+  running=$((running + 1))
+done
+wait
+
+passed=0
+failed=0
+failures=()
+for t in "$@"; do
+  name=$(basename "$t")
+  read -r p f 2>/dev/null <"$logdir/$name.result" || { p=0 f=1; }
   passed=$((passed + p))
   failed=$((failed + f))
   if [[ $f -gt 0 ]]; then
     failures+=("$name")
-    printf '%-32s FAIL  %3d passed, %d failed (%ds, exit %d)\n' "$name" "$p" "$f" "$secs" "$rc"
-    sed 's/^/    | /' "$log" | tail -40
-  else
-    printf '%-32s ok    %3d passed (%ds)\n' "$name" "$p" "$secs"
+    echo "--- $name (last 40 lines of $logdir/$name.log)"
+    tail -40 "$logdir/$name.log" | sed 's/^/    | /'
   fi
 done
 

@@ -18,8 +18,8 @@
  * bench_online [records [keys [slice]]]. */
 #include "models/grouped.h"
 #include "models/online.h"
-#include "service/mem.h"
-#include "service/rng.h"
+#include "service/base/mem.h"
+#include "service/base/rng.h"
 #include "tests/bench/bench_support.h"
 
 #include <malloc.h>

@@ -7,17 +7,17 @@
  * one worker per core, and each is timed from its first record consumed to its
  * last output acknowledged, so group-join time (seconds on the embedded
  * broker) is left out of both. */
-#include "connectors/embedded_broker.h"
-#include "connectors/fleet.h"
-#include "connectors/kafka_sink.h"
-#include "models/artefact.h"
+#include "connectors/kafka/embedded_broker.h"
+#include "connectors/kafka/kafka_sink.h"
 #include "models/linear.h"
 #include "models/pipeline.h"
 #include "models/ridge.h"
-#include "service/config.h"
-#include "service/log.h"
-#include "service/mem.h"
-#include "service/serve.h"
+#include "service/base/log.h"
+#include "service/base/mem.h"
+#include "service/config/config.h"
+#include "service/registry/artefact.h"
+#include "service/sim/fleet.h"
+#include "service/stream/serve.h"
 #include "tests/bench/bench_support.h"
 
 #include <pthread.h>

@@ -5,8 +5,8 @@
 #ifndef TRIBUTARY_BENCH_SUPPORT_H
 #define TRIBUTARY_BENCH_SUPPORT_H
 
-#include "service/clock.h"
-#include "service/rng.h"
+#include "service/base/clock.h"
+#include "service/base/rng.h"
 
 #include <errno.h>
 #include <math.h>

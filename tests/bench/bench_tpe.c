@@ -5,13 +5,13 @@
  * One line per function goes to BENCH_SCRATCH/tpe-ours.txt (else BENCH_DIR, else the current
  * directory), where run.sh has tests/bench/bench_tpe_peers.py run Optuna's TPESampler on the same
  * functions and budgets right after this program and print the ratios. The functions and spaces
- * (tests/unit/tpe_functions.h, shared with the unit test) and the peers' must stay the same. Never
- * fails on time; exits 1 only when the study fails. Usage: bench_tpe [seeds [trials]]. */
+ * (tests/unit/models/tpe_functions.h, shared with the unit test) and the peers' must stay the same.
+ * Never fails on time; exits 1 only when the study fails. Usage: bench_tpe [seeds [trials]]. */
 #include "models/tpe.h"
-#include "service/error.h"
-#include "service/mem.h"
+#include "service/base/error.h"
+#include "service/base/mem.h"
 #include "tests/bench/bench_support.h"
-#include "tests/unit/tpe_functions.h"
+#include "tests/unit/models/tpe_functions.h"
 
 #include <math.h>
 #include <stdint.h>

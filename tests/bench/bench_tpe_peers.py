@@ -72,7 +72,7 @@ def mixed(p):
             + ((p["units"] - 40) / 30) ** 2)
 
 
-# The spaces, define-by-run, as tests/unit/tpe_functions.h defines them.
+# The spaces, define-by-run, as tests/unit/models/tpe_functions.h defines them.
 def suggest_uniform(names, low, high):
     return lambda t: {n: t.suggest_float(n, low, high) for n in names}
 

@@ -10,7 +10,7 @@
 #include "models/linear.h"
 #include "models/logistic.h"
 #include "models/ridge.h"
-#include "service/mem.h"
+#include "service/base/mem.h"
 #include "tests/bench/bench_support.h"
 
 #include <cblas.h>

@@ -1,9 +1,10 @@
 /* libFuzzer target for the Avro decoder: arbitrary bytes against a schema of mixed types. Built
  * with -DFUZZ_REPLAY_MAIN it has a main that replays the files named on its command line, or,
  * with none, checks generated datums (valid ones and mutated ones) from a fixed seed. */
-#include "connectors/avro_plan.h"
-#include "connectors/avro_wire.h"
-#include "service/error.h"
+#include "connectors/avro/avro_plan.h"
+#include "connectors/avro/avro_wire.h"
+#include "service/base/error.h"
+#include "service/base/rng.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -77,23 +78,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #ifdef FUZZ_REPLAY_MAIN
 
-/* splitmix64 from a fixed seed: the same inputs on every run. */
-static uint64_t gen_next(uint64_t *state)
-{
-    uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
 static unsigned gen_below(uint64_t *state, unsigned n)
 {
-    return (unsigned)(gen_next(state) % n);
+    return (unsigned)(rng_splitmix64(state) % n);
 }
 
 static double gen_double(uint64_t *state)
 {
-    return ((double)(gen_next(state) >> 11) / 9007199254740992.0 - 0.5) * 1e6;
+    return ((double)(rng_splitmix64(state) >> 11) / 9007199254740992.0 - 0.5) * 1e6;
 }
 
 static void gen_text(struct avro_wire_buf *out, uint64_t *state)
@@ -139,7 +131,7 @@ static void gen_blocks(struct avro_wire_buf *out, uint64_t *state, unsigned n, b
 static void gen_p(struct avro_wire_buf *out, uint64_t *state, int depth)
 {
     (void)depth;
-    avro_wire_put_int(out, (int32_t)gen_next(state));
+    avro_wire_put_int(out, (int32_t)rng_splitmix64(state));
     unsigned branch = gen_below(state, 3);
     avro_wire_put_union_index(out, branch);
     if (branch == 1)
@@ -161,7 +153,7 @@ static void gen_double_array(struct avro_wire_buf *out, uint64_t *state, int dep
 
 static void gen_node(struct avro_wire_buf *out, uint64_t *state, int depth)
 {
-    avro_wire_put_long(out, (int64_t)gen_next(state));
+    avro_wire_put_long(out, (int64_t)rng_splitmix64(state));
     gen_blocks(out, state, depth < 4 ? gen_below(state, 3) : 0, false, gen_node, depth + 1);
 }
 
@@ -178,16 +170,16 @@ static bool gen_datum(struct avro_wire_buf *out, uint64_t *state)
     acceptable &= !b_null;
     avro_wire_put_union_index(out, b_null ? 0 : 1);
     if (!b_null)
-        avro_wire_put_int(out, (int32_t)gen_next(state));
+        avro_wire_put_int(out, (int32_t)rng_splitmix64(state));
     avro_wire_put_long(out, gen_below(state, 3));
     avro_wire_put_boolean(out, gen_below(state, 2));
-    uint32_t fixed = (uint32_t)gen_next(state);
+    uint32_t fixed = (uint32_t)rng_splitmix64(state);
     avro_wire_put_raw(out, &fixed, 4);
     bool d_null = gen_below(state, 30) == 0;
     acceptable &= !d_null;
     avro_wire_put_union_index(out, d_null ? 1 : 0);
     if (!d_null)
-        avro_wire_put_long(out, (int64_t)gen_next(state));
+        avro_wire_put_long(out, (int64_t)rng_splitmix64(state));
     gen_blocks(out, state, gen_below(state, 4), false, gen_p, 0);
     float f = (float)gen_double(state);
     avro_wire_put_float(out, f);
@@ -229,14 +221,14 @@ static void gen_mutate(struct avro_wire_buf *buf, uint64_t *state)
         size_t at = gen_below(state, (unsigned)buf->len + 1);
         avro_wire_put_raw(buf, "", 1);
         memmove(buf->data + at + 1, buf->data + at, buf->len - 1 - at);
-        buf->data[at] = (uint8_t)gen_next(state);
+        buf->data[at] = (uint8_t)rng_splitmix64(state);
     } else if (kind == 3 && buf->len > 0) {
         for (unsigned n = 1 + gen_below(state, 4); n > 0; n--)
-            buf->data[gen_below(state, (unsigned)buf->len)] = (uint8_t)gen_next(state);
+            buf->data[gen_below(state, (unsigned)buf->len)] = (uint8_t)rng_splitmix64(state);
     } else {
         avro_wire_buf_reset(buf);
         for (unsigned n = gen_below(state, 64); n > 0; n--) {
-            uint8_t byte = (uint8_t)gen_next(state);
+            uint8_t byte = (uint8_t)rng_splitmix64(state);
             avro_wire_put_raw(buf, &byte, 1);
         }
     }

@@ -9,22 +9,22 @@
  * stream (the same pipeline code, windows included, run over the records in order); versions
  * never go backwards within a partition; 3 is reached; 4 and 5 never appear and are counted as
  * refused. */
-#include "connectors/embedded_broker.h"
-#include "connectors/fleet.h"
-#include "connectors/kafka_sink.h"
-#include "connectors/prediction.h"
-#include "models/artefact.h"
+#include "connectors/avro/prediction.h"
+#include "connectors/kafka/embedded_broker.h"
+#include "connectors/kafka/kafka_sink.h"
 #include "models/linear.h"
 #include "models/pipeline.h"
 #include "models/ridge.h"
-#include "service/config.h"
-#include "service/error.h"
-#include "service/log.h"
-#include "service/mem.h"
-#include "service/model_topic.h"
-#include "service/registry.h"
-#include "service/serve.h"
-#include "tests/integration/kafka_support.h"
+#include "service/base/error.h"
+#include "service/base/log.h"
+#include "service/base/mem.h"
+#include "service/config/config.h"
+#include "service/registry/artefact.h"
+#include "service/registry/model_topic.h"
+#include "service/registry/registry.h"
+#include "service/sim/fleet.h"
+#include "service/stream/serve.h"
+#include "tests/support/kafka_support.h"
 
 #include <math.h>
 #include <pthread.h>

@@ -3,18 +3,19 @@
  * model_watch reading the topic reports the versions already there and new ones once, in order,
  * refuses damaged or foreign records, waits for a topic that does not exist yet, and together
  * with a registry directory reports each version once whichever source shows it first. */
-#include "connectors/embedded_broker.h"
-#include "connectors/kafka_sink.h"
-#include "models/artefact.h"
-#include "service/clock.h"
-#include "service/error.h"
-#include "service/log.h"
-#include "service/mem.h"
-#include "service/model_topic.h"
-#include "service/model_watch.h"
-#include "service/registry.h"
-#include "tests/integration/kafka_support.h"
-#include "tests/unit/support.h"
+#include "connectors/kafka/embedded_broker.h"
+#include "connectors/kafka/kafka_sink.h"
+#include "service/base/clock.h"
+#include "service/base/error.h"
+#include "service/base/log.h"
+#include "service/base/mem.h"
+#include "service/registry/artefact.h"
+#include "service/registry/model_topic.h"
+#include "service/registry/model_watch.h"
+#include "service/registry/registry.h"
+#include "tests/support/kafka_support.h"
+#include "tests/support/registry_support.h"
+#include "tests/support/support.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,11 +27,6 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-
-#define NAMED_CASE(name, fn)                                                                       \
-    {                                                                                              \
-        name, fn, NULL, NULL, NULL                                                                 \
-    }
 
 #define PUBLISH_TIMEOUT_MS 20000
 #define WAIT_MS            10000 /* the longest any expected event may take */
@@ -467,19 +463,20 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         NAMED_CASE("publish: keyed by model, version headers, decodable, no Admin wait",
-                   test_publish_record),
+                   test_publish_record, NULL),
         NAMED_CASE("publish: version 0, a bad name, no topic, a bad property are refused",
-                   test_publish_refusals),
+                   test_publish_refusals, NULL),
         NAMED_CASE("publish: no broker is a timeout within the limit",
-                   test_publish_times_out_without_broker),
+                   test_publish_times_out_without_broker, NULL),
         NAMED_CASE("watch: the latest version already there, then a new one, once each",
-                   test_watch_reads_latest_then_new),
-        NAMED_CASE("watch: after_version is honoured on the topic", test_watch_after_version),
+                   test_watch_reads_latest_then_new, NULL),
+        NAMED_CASE("watch: after_version is honoured on the topic", test_watch_after_version, NULL),
         NAMED_CASE("watch: garbage, damaged and foreign records refused, the next reported",
-                   test_watch_refuses_bad_records),
-        NAMED_CASE("watch: a topic created after the start is found", test_watch_waits_for_topic),
+                   test_watch_refuses_bad_records, NULL),
+        NAMED_CASE("watch: a topic created after the start is found", test_watch_waits_for_topic,
+                   NULL),
         NAMED_CASE("watch: directory and topic together report each version once",
-                   test_watch_directory_and_topic),
+                   test_watch_directory_and_topic, NULL),
     };
     return cmocka_run_group_tests(tests, world_setup, world_teardown);
 }

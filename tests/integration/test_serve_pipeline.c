@@ -8,20 +8,20 @@
  * carry their reason and origin, the restarted service resumed from the
  * committed offsets without skipping or repeating anything, and an output the
  * broker refused is retried rather than lost. */
-#include "connectors/embedded_broker.h"
-#include "connectors/fleet.h"
-#include "connectors/kafka_sink.h"
-#include "connectors/prediction.h"
-#include "models/artefact.h"
+#include "connectors/avro/prediction.h"
+#include "connectors/kafka/embedded_broker.h"
+#include "connectors/kafka/kafka_sink.h"
 #include "models/linear.h"
 #include "models/pipeline.h"
 #include "models/ridge.h"
-#include "service/config.h"
-#include "service/error.h"
-#include "service/log.h"
-#include "service/mem.h"
-#include "service/serve.h"
-#include "tests/integration/kafka_support.h"
+#include "service/base/error.h"
+#include "service/base/log.h"
+#include "service/base/mem.h"
+#include "service/config/config.h"
+#include "service/registry/artefact.h"
+#include "service/sim/fleet.h"
+#include "service/stream/serve.h"
+#include "tests/support/kafka_support.h"
 
 #include <math.h>
 #include <setjmp.h>

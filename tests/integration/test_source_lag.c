@@ -13,11 +13,11 @@
  * test itself stored and committed, never from the statistics. librdkafka 2.0.2's consumer_lag is
  * the end offset minus the *committed* offset, so the lag is checked against what was committed
  * (offsets stored but not committed do not count). */
-#include "connectors/embedded_broker.h"
-#include "connectors/kafka_conf.h"
-#include "connectors/kafka_source.h"
-#include "service/error.h"
-#include "service/log.h"
+#include "connectors/kafka/embedded_broker.h"
+#include "connectors/kafka/kafka_conf.h"
+#include "connectors/kafka/kafka_source.h"
+#include "service/base/error.h"
+#include "service/base/log.h"
 
 #include <pthread.h>
 #include <setjmp.h>
