@@ -13,7 +13,7 @@ CC       := gcc
 DEB_PACKAGES := gcc make pkg-config librdkafka-dev libavro-dev libevent-dev \
                 libopenblas-dev liblapacke-dev libyaml-dev libjansson-dev libcmocka-dev \
                 kcat python3 python3-numpy python3-sklearn python3-avro python3-confluent-kafka python3-optuna clang-format \
-                prometheus wrk podman runc podman-compose debootstrap
+                prometheus wrk podman runc podman-compose debootstrap cppcheck clang-tidy
 
 PKGS      := rdkafka avro-c libevent libevent_pthreads yaml-0.1 jansson openblas lapacke
 # Recursive (=) so that pkg-config runs after `make deps` has installed things.
@@ -69,9 +69,23 @@ FUZZ_SECONDS ?= 60
 BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:%.c=$(BUILD)/%)
 
-.PHONY: all deps test check layers demo bench fuzz format help clean image test-container
+# What make check runs, longest first (tests/run.sh runs them in parallel). Under
+# SANITIZE=thread only the programs that start no Kafka client (see `make help`).
+STARTS_KAFKA := $(E2E_TESTS) $(INTG_SRCS:%.c=$(BUILD)/%) $(BUILD)/tests/unit/service/test_model_watch
+CHECK_RUNS   := $(E2E_TESTS) $(INTG_SRCS:%.c=$(BUILD)/%) \
+                $(filter-out $(INTG_SRCS:%.c=$(BUILD)/%),$(TEST_BINS)) $(FUZZ_REPLAYS)
+ifeq ($(SANITIZE),thread)
+  CHECK_RUNS := $(filter-out $(STARTS_KAFKA),$(CHECK_RUNS))
+endif
 
-all: $(BIN)
+# Static analysis reads the production code; each file's verdict is kept until it or a header
+# it includes changes (its object is rebuilt).
+ANALYZE_SRCS  := $(LIB_SRCS) service/cli/main.c
+TIDY_STAMPS   := $(ANALYZE_SRCS:%.c=build/analyze/%.tidy)
+
+.PHONY: all deps test check layers analyze compile_commands.json demo bench fuzz format help clean image test-container
+
+all: $(BIN) compile_commands.json
 
 help:
 	@echo "make deps        install the Debian packages (apt-get; no-op when present)"
@@ -82,8 +96,14 @@ help:
 	@echo "make test-container  the image end to end in containers (part of make test)"
 	@echo "make bench       benchmarks with their peers, printing rates and ratios"
 	@echo "make fuzz        libFuzzer on each tests/fuzz target for FUZZ_SECONDS (clang)"
+	@echo "make layers      check that every #include follows the layers' direction"
+	@echo "make analyze     cppcheck and clang-tidy (.clang-tidy) on the production code"
 	@echo "make format      apply .clang-format to every C file"
-	@echo "SANITIZE=address|undefined|thread works with every target"
+	@echo "SANITIZE=address|undefined builds and checks everything with that sanitizer."
+	@echo "SANITIZE=thread  builds everything, but make check runs only the test programs that"
+	@echo "                 start no Kafka client: librdkafka 2.0.2 starts its threads with C11"
+	@echo "                 thrd_create, which this gcc's ThreadSanitizer does not intercept, so"
+	@echo "                 every program with a Kafka client crashes under it."
 
 deps:
 	@missing=""; \
@@ -141,9 +161,32 @@ test:
 	$(if $(SANITIZE),,@$(MAKE) --no-print-directory test-container)
 
 check: layers $(BIN) $(TEST_BINS) $(FUZZ_REPLAYS)
-	@TRIBUTARY_BIN=$(abspath $(BIN)) tests/run.sh $(BUILD)/test-logs $(E2E_TESTS) \
-	  $(INTG_SRCS:%.c=$(BUILD)/%) $(filter-out $(INTG_SRCS:%.c=$(BUILD)/%),$(TEST_BINS)) \
-	  $(FUZZ_REPLAYS)
+	@TRIBUTARY_BIN=$(abspath $(BIN)) tests/run.sh $(BUILD)/test-logs $(CHECK_RUNS)
+	$(if $(filter thread,$(SANITIZE)),@echo "SANITIZE=thread: skipped the programs that start a Kafka client (make help)")
+
+# The compilation database of the release build, for clang-tidy and editors: every C file of the
+# repository with the flags make gives it. Rewritten only when it changes.
+compile_commands.json:
+	@{ echo '['; sep=' '; \
+	  for f in $(sort $(wildcard service/*/*.c connectors/*/*.c models/*.c tests/*/*.c tests/*/*/*.c)); do \
+	    printf '%s{"directory": "%s", "file": "%s",\n  "command": "%s %s -c %s"}\n' \
+	      "$$sep" "$(CURDIR)" "$$f" "$(CC)" "$(filter-out -MMD -MP,$(CFLAGS)) $(PKG_CFLAGS)" "$$f"; \
+	    sep=','; \
+	  done; echo ']'; } >$@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv -f $@.tmp $@
+
+# cppcheck over the production code, then clang-tidy file by file with .clang-tidy; both report
+# file:line and fail on any finding.
+analyze: compile_commands.json $(TIDY_STAMPS)
+	@cppcheck --quiet --std=c11 -D_GNU_SOURCE -I. --inline-suppr --error-exitcode=1 \
+	  --enable=warning,style,performance,portability \
+	  --template='{file}:{line}: cppcheck {severity} ({id}): {message}' $(ANALYZE_SRCS)
+	@echo "analyze: cppcheck and clang-tidy found nothing in $(words $(ANALYZE_SRCS)) files"
+
+build/analyze/%.tidy: %.c $(BUILD)/%.o .clang-tidy | compile_commands.json
+	@mkdir -p $(@D)
+	@clang-tidy --quiet -p . $< >$@.log 2>&1 || { grep -v '^[0-9]* warnings\? generated' $@.log; exit 1; }
+	@touch $@
 
 # The container image, with podman: docker/setup-podman.sh installs and configures podman and,
 # where no registry can be reached, makes debian:bookworm-slim with debootstrap. The docker
