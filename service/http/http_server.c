@@ -1,26 +1,18 @@
 /* HTTP server: evhttp on an event_base of its own, run by one thread, with routing, bearer
  * tokens, JSON errors, connection counting and the observability hook.
  *
- * libevent 2.1 (Debian 12 ships 2.1.12) has neither evhttp_set_newreqcb nor a public
- * evhttp_get_request, so there is no documented hook when evhttp accepts or frees a connection,
- * and evhttp answers some requests itself with an HTML page (400 for a malformed request, 413 for
- * a body over evhttp_set_max_body_size, 417, 501) and then closes the socket at once, unread
- * data and all, which can reset the connection before the client reads the answer. What this
- * file does about it, all on the HTTP thread:
- *  - evhttp_set_bevcb lets us create each connection's bufferevent: that is where a connection is
- *    counted against max_connections. A "work" event that runs before the loop next polls (so
- *    before any byte of the connection is read) finds the evhttp_connection through the
- *    bufferevent's callback argument and sets a close callback, where the count goes down; a
- *    connection beyond the cap is answered 503 there and freed.
- *  - A callback on each output buffer notices an answer that our handlers did not write (an
- *    evhttp error page); the work event replaces it with the same status and a JSON body before
- *    the socket is next writable.
- *  - When evhttp closes a connection after one of those error pages, or after a 503, while the
- *    client may still be sending, a duplicate of its socket is kept and drained for a while
- *    (lingering close), so that the client gets the answer rather than a reset.
- *  - A callback on each input buffer notes when a request begins, to switch between the header
- *    and idle timeouts and to measure latency from the first byte. */
+ * What evhttp does not tell through its public interface (a connection accepted or freed, an
+ * error page of its own) comes from http_wiring, which also checks at start-up that the libevent
+ * at hand is wired as it assumes (http_server_new refuses to go on otherwise). Through its hooks,
+ * all on the HTTP thread:
+ *  - adopted: a connection is counted against max_connections, or one beyond the cap is answered
+ *    503 and closed at once; closed: the count goes down.
+ *  - input: notes when a request begins, to switch between the header and idle timeouts and to
+ *    measure latency from the first byte.
+ *  - error_page: evhttp's HTML page (400, 413, 417, 501) is replaced by one with the same status
+ *    and a JSON body, and reported to the observer as "unmatched". */
 #include "service/http/http_server.h"
+#include "service/http/http_wiring.h"
 
 #include "service/base/clock.h"
 #include "service/base/error.h"
@@ -57,10 +49,6 @@
 /* Request line plus headers; evhttp answers 400 beyond it. */
 #define HTTP_SERVER_MAX_HEADER_BYTES (32 * 1024)
 #define HTTP_SERVER_LISTEN_BACKLOG   511
-/* A lingering socket is drained until the client closes it, is quiet this long, or this much
- * time has passed; at most max_connections sockets linger at once (beyond, they close at once). */
-#define HTTP_SERVER_LINGER_QUIET_MS 2000
-#define HTTP_SERVER_LINGER_MAX_MS   10000
 /* How long to stop accepting after accept() fails for want of descriptors or memory (the
  * listening socket stays readable, so carrying on would spin). */
 #define HTTP_SERVER_ACCEPT_PAUSE_MS 100
@@ -88,41 +76,23 @@ struct http_route {
     void *opaque;
 };
 
-/* One connection evhttp serves (see the notes at the top). */
+/* One connection counted against max_connections: what http_server.c tracks of it on top of the
+ * wiring's record. */
 struct http_conn {
     struct http_server *server;
-    struct bufferevent *bev;
-    struct evhttp_connection *evcon; /* NULL until adopted */
-    int fd;                          /* -1 until adopted */
-    struct evbuffer_cb_entry *input_cb, *output_cb;
-    int counted;        /* holds one of max_connections; 0: beyond the cap, to be refused */
-    int adopted;        /* evcon is known and its close callback set */
-    int queued;         /* on the server's work list */
-    int in_request;     /* a request has begun and has no answer yet */
-    int method_known;   /* method below is settled for the request that has begun */
-    int idle_timeouts;  /* idle_timeout (1) rather than header_timeout (0) is in force */
-    int replying;       /* our own answer is going into the output buffer */
-    int rewrite_status; /* evhttp queued an error page with this status; 0: none */
-    int closing;        /* answered with Connection: close: linger when evhttp closes it */
+    struct http_wiring_conn *wired;
+    struct evhttp_connection *evcon;
+    int in_request;    /* a request has begun and has no answer yet */
+    int method_known;  /* method below is settled for the request that has begun */
+    int idle_timeouts; /* idle_timeout (1) rather than header_timeout (0) is in force */
     double request_start_s;
     char method[8]; /* of the request that has begun, "-" when not known */
-    struct http_conn *prev, *next;
-    struct http_conn *work_prev, *work_next;
-};
-
-/* A closed connection's socket being drained. */
-struct http_linger {
-    struct http_server *server;
-    int fd;
-    struct event *ev;
-    double deadline_s;
-    struct http_linger *prev, *next;
 };
 
 struct http_server {
     struct event_base *base;
-    struct evhttp *http;
-    struct evconnlistener *listener; /* owned by http */
+    struct http_wiring *wiring;      /* owns the evhttp */
+    struct evconnlistener *listener; /* owned by the evhttp */
     char *address;
     int port;
     size_t max_body_bytes;
@@ -137,16 +107,9 @@ struct http_server {
     size_t nroutes, routes_cap;
 
     /* Owned by the HTTP thread while it runs. */
-    struct http_conn *conns;
-    struct http_conn *work_head, *work_tail;
-    struct http_conn **conn_by_fd; /* adopted connections by socket */
-    size_t conn_by_fd_cap;
-    struct http_linger *lingers;
-    int nlingers;
     int open_connections;
     int cap_logged; /* the cap was reached and said so; reset when a slot frees */
-    int stopping;
-    struct event *work_ev, *stop_ev;
+    struct event *stop_ev;
 
     int stop_pipe[2];
     pthread_t thread;
@@ -274,43 +237,12 @@ static void http_server_observe(struct http_server *server, const char *route, c
         server->on_request(route, method, status, latency_s > 0 ? latency_s : 0.0, server->opaque);
 }
 
-/* --- connection bookkeeping --------------------------------------------------------------------
+/* --- connections (through the wiring: see http_wiring.h) ---------------------------------------
  */
-
-static void http_server_work_push(struct http_server *server, struct http_conn *conn)
-{
-    if (conn->queued)
-        return;
-    conn->queued = 1;
-    conn->work_next = NULL;
-    conn->work_prev = server->work_tail;
-    if (server->work_tail)
-        server->work_tail->work_next = conn;
-    else
-        server->work_head = conn;
-    server->work_tail = conn;
-    event_active(server->work_ev, EV_TIMEOUT, 1);
-}
-
-static void http_server_work_remove(struct http_server *server, struct http_conn *conn)
-{
-    if (!conn->queued)
-        return;
-    if (conn->work_prev)
-        conn->work_prev->work_next = conn->work_next;
-    else
-        server->work_head = conn->work_next;
-    if (conn->work_next)
-        conn->work_next->work_prev = conn->work_prev;
-    else
-        server->work_tail = conn->work_prev;
-    conn->work_prev = conn->work_next = NULL;
-    conn->queued = 0;
-}
 
 static void http_server_set_timeouts(struct http_conn *conn, int idle)
 {
-    if (!conn->evcon || conn->idle_timeouts == idle)
+    if (conn->idle_timeouts == idle)
         return;
     conn->idle_timeouts = idle;
     evhttp_connection_set_timeout_tv(conn->evcon, idle ? &conn->server->idle_timeout
@@ -348,180 +280,8 @@ static void http_server_request_begins(struct http_conn *conn, struct evbuffer *
     http_server_peek_method(conn, input);
 }
 
-static void http_server_input_cb(struct evbuffer *input, const struct evbuffer_cb_info *info,
-                                 void *arg)
-{
-    struct http_conn *conn = arg;
-    if (info->n_added == 0 || conn->closing)
-        return;
-    if (!conn->in_request)
-        http_server_request_begins(conn, input);
-    else if (!conn->method_known)
-        http_server_peek_method(conn, input);
-}
-
-/* Notices an answer that none of our handlers wrote: evhttp's own error page. */
-static void http_server_output_cb(struct evbuffer *output, const struct evbuffer_cb_info *info,
-                                  void *arg)
-{
-    struct http_conn *conn = arg;
-    if (info->n_added == 0 || info->orig_size != 0 || conn->replying || conn->rewrite_status)
-        return;
-    char line[16];
-    ev_ssize_t n = evbuffer_copyout(output, line, sizeof line - 1);
-    if (n < 12)
-        return;
-    line[n] = '\0';
-    if (strncmp(line, "HTTP/1.", 7) != 0 || line[8] != ' ')
-        return;
-    int status = 0;
-    for (int i = 9; i < 12; i++) {
-        if (line[i] < '0' || line[i] > '9')
-            return;
-        status = status * 10 + (line[i] - '0');
-    }
-    if (status < 400)
-        return; /* 100 Continue */
-    conn->rewrite_status = status;
-    http_server_work_push(conn->server, conn);
-}
-
-static void http_server_linger_end(struct http_linger *linger)
-{
-    struct http_server *server = linger->server;
-    event_free(linger->ev);
-    close(linger->fd);
-    if (linger->prev)
-        linger->prev->next = linger->next;
-    else
-        server->lingers = linger->next;
-    if (linger->next)
-        linger->next->prev = linger->prev;
-    server->nlingers--;
-    free(linger);
-}
-
-static void http_server_linger_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct http_linger *linger = arg;
-    if (what & EV_TIMEOUT) {
-        http_server_linger_end(linger);
-        return;
-    }
-    char sink[16384];
-    for (int i = 0; i < 16; i++) { /* then let other connections have a turn */
-        ssize_t n = recv(fd, sink, sizeof sink, 0);
-        if (n > 0 || (n < 0 && errno == EINTR))
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            break;
-        http_server_linger_end(linger); /* the client closed, or the socket failed */
-        return;
-    }
-    if (clock_monotonic_s() > linger->deadline_s)
-        http_server_linger_end(linger);
-}
-
-/* Keeps a duplicate of fd, which evhttp is about to shut down for writing (so the client sees
- * the end of the answer) and close, and drains it. */
-static void http_server_linger(struct http_server *server, int fd)
-{
-    if (fd < 0 || server->nlingers >= server->max_connections)
-        return;
-    int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (copy < 0)
-        return;
-    struct http_linger *linger = mem_calloc(1, sizeof *linger);
-    linger->server = server;
-    linger->fd = copy;
-    linger->deadline_s = clock_monotonic_s() + HTTP_SERVER_LINGER_MAX_MS / 1000.0;
-    linger->ev = event_new(server->base, copy, EV_READ | EV_PERSIST, http_server_linger_cb, linger);
-    struct timeval quiet = http_server_timeval(HTTP_SERVER_LINGER_QUIET_MS);
-    if (!linger->ev || event_add(linger->ev, &quiet) != 0) {
-        if (linger->ev)
-            event_free(linger->ev);
-        close(copy);
-        free(linger);
-        return;
-    }
-    linger->next = server->lingers;
-    if (server->lingers)
-        server->lingers->prev = linger;
-    server->lingers = linger;
-    server->nlingers++;
-}
-
-static void http_server_conn_free(struct http_server *server, struct http_conn *conn)
-{
-    if (conn->input_cb)
-        evbuffer_remove_cb_entry(bufferevent_get_input(conn->bev), conn->input_cb);
-    if (conn->output_cb)
-        evbuffer_remove_cb_entry(bufferevent_get_output(conn->bev), conn->output_cb);
-    http_server_work_remove(server, conn);
-    if (conn->prev)
-        conn->prev->next = conn->next;
-    else
-        server->conns = conn->next;
-    if (conn->next)
-        conn->next->prev = conn->prev;
-    if (conn->fd >= 0 && (size_t)conn->fd < server->conn_by_fd_cap &&
-        server->conn_by_fd[conn->fd] == conn)
-        server->conn_by_fd[conn->fd] = NULL;
-    if (conn->counted) {
-        server->open_connections--;
-        server->cap_logged = 0;
-        atomic_store(&server->stat_open, (size_t)server->open_connections);
-    }
-    if (!conn->adopted)
-        bufferevent_decref(conn->bev); /* the reference taken in http_server_new_bufferevent */
-    free(conn);
-}
-
-/* evhttp's close callback: called once, as evhttp starts to free the connection (the socket is
- * still open). */
-static void http_server_conn_closed(struct evhttp_connection *evcon, void *arg)
-{
-    (void)evcon;
-    struct http_conn *conn = arg;
-    struct http_server *server = conn->server;
-    if (conn->closing && !server->stopping)
-        http_server_linger(server, conn->fd);
-    http_server_conn_free(server, conn);
-}
-
-/* evhttp's bufferevent factory: called for each accepted connection just before evhttp builds
- * its evhttp_connection around the bufferevent (the socket is set afterwards). */
-static struct bufferevent *http_server_new_bufferevent(struct event_base *base, void *arg)
-{
-    struct http_server *server = arg;
-    struct bufferevent *bev = bufferevent_socket_new(base, -1, 0);
-    if (!bev)
-        return NULL; /* evhttp makes its own; that connection goes uncounted */
-    struct http_conn *conn = mem_calloc(1, sizeof *conn);
-    conn->server = server;
-    conn->bev = bev;
-    conn->fd = -1;
-    snprintf(conn->method, sizeof conn->method, "-");
-    /* Held until adoption, so that the bufferevent outlives evhttp giving up on the connection
-     * before then (it frees the bufferevent when it cannot set the connection up). */
-    bufferevent_incref(bev);
-    conn->input_cb = evbuffer_add_cb(bufferevent_get_input(bev), http_server_input_cb, conn);
-    conn->output_cb = evbuffer_add_cb(bufferevent_get_output(bev), http_server_output_cb, conn);
-    if (server->open_connections < server->max_connections) {
-        conn->counted = 1;
-        server->open_connections++;
-        atomic_store(&server->stat_open, (size_t)server->open_connections);
-    }
-    conn->next = server->conns;
-    if (server->conns)
-        server->conns->prev = conn;
-    server->conns = conn;
-    http_server_work_push(server, conn);
-    return bev;
-}
-
-/* Answers a connection beyond max_connections 503 and frees it. */
-static void http_server_refuse(struct http_server *server, struct http_conn *conn)
+/* Answers a connection beyond max_connections 503 and has it closed. */
+static void http_server_refuse(struct http_server *server, struct http_wiring_conn *wired)
 {
     atomic_fetch_add(&server->stat_refused, 1);
     if (!server->cap_logged) {
@@ -538,59 +298,45 @@ static void http_server_refuse(struct http_server *server, struct http_conn *con
                        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
                        "Content-Length: %d\r\nRetry-After: 1\r\nConnection: close\r\n\r\n%s",
                        body_len, body);
-    /* The socket is new, so its send buffer has room; nothing else has been written to it. */
-    ssize_t sent = send(conn->fd, answer, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    (void)sent;
-    conn->closing = 1;
-    evhttp_connection_free(conn->evcon); /* calls http_server_conn_closed, which frees conn */
+    http_wiring_conn_refuse(wired, answer, (size_t)len);
 }
 
-/* Finds the evhttp_connection of a connection that evhttp has set up, and sets its close
- * callback. Returns 1, or 0 when conn was freed (refused, or given up by evhttp). */
-static int http_server_adopt(struct http_server *server, struct http_conn *conn)
+/* The wiring's adopted hook: counts the connection against max_connections, or refuses it. */
+static int http_server_conn_adopted(struct http_wiring_conn *wired, void *arg)
 {
-    bufferevent_data_cb readcb = NULL, writecb = NULL;
-    bufferevent_event_cb eventcb = NULL;
-    void *cbarg = NULL;
-    bufferevent_getcb(conn->bev, &readcb, &writecb, &eventcb, &cbarg);
-    if (!eventcb || !cbarg) {
-        http_server_conn_free(server, conn);
+    struct http_server *server = arg;
+    if (server->open_connections >= server->max_connections) {
+        http_server_refuse(server, wired);
         return 0;
     }
-    conn->evcon = cbarg; /* evhttp's callbacks take the evhttp_connection as their argument */
-    conn->fd = bufferevent_getfd(conn->bev);
-    conn->adopted = 1;
-    evhttp_connection_set_closecb(conn->evcon, http_server_conn_closed, conn);
-    if (conn->fd >= 0) {
-        size_t old_cap = server->conn_by_fd_cap;
-        mem_grow((void **)&server->conn_by_fd, &server->conn_by_fd_cap, (size_t)conn->fd + 1,
-                 sizeof *server->conn_by_fd);
-        for (size_t i = old_cap; i < server->conn_by_fd_cap; i++)
-            server->conn_by_fd[i] = NULL;
-        server->conn_by_fd[conn->fd] = conn;
-    }
-    bufferevent_decref(conn->bev); /* evhttp holds its own reference */
-    if (!conn->counted) {
-        http_server_refuse(server, conn);
-        return 0;
-    }
+    struct http_conn *conn = mem_calloc(1, sizeof *conn);
+    conn->server = server;
+    conn->wired = wired;
+    conn->evcon = http_wiring_conn_evcon(wired);
+    snprintf(conn->method, sizeof conn->method, "-");
+    http_wiring_conn_set_data(wired, conn);
+    server->open_connections++;
+    atomic_store(&server->stat_open, (size_t)server->open_connections);
     return 1;
 }
 
-/* Replaces the HTML error page evhttp has queued (and not begun to write) with a JSON one. */
-static void http_server_rewrite_error(struct http_server *server, struct http_conn *conn)
+/* The wiring's input hook: notes when a request begins. */
+static void http_server_conn_input(struct http_wiring_conn *wired, struct evbuffer *input,
+                                   void *arg)
 {
-    int status = conn->rewrite_status;
-    conn->rewrite_status = 0;
-    struct evbuffer *output = bufferevent_get_output(conn->bev);
-    struct evbuffer_ptr eol = evbuffer_search_eol(output, NULL, NULL, EVBUFFER_EOL_CRLF_STRICT);
-    char line[128];
-    if (eol.pos < 12 || (size_t)eol.pos >= sizeof line)
-        return;
-    evbuffer_copyout(output, line, (size_t)eol.pos);
-    line[eol.pos] = '\0';
-    if (strncmp(line, "HTTP/1.", 7) != 0)
-        return; /* already on its way: leave it */
+    (void)arg;
+    struct http_conn *conn = http_wiring_conn_data(wired);
+    if (!conn->in_request)
+        http_server_request_begins(conn, input);
+    else if (!conn->method_known)
+        http_server_peek_method(conn, input);
+}
+
+/* The wiring's error_page hook: replaces evhttp's HTML page with a JSON one. */
+static void http_server_conn_error_page(struct http_wiring_conn *wired, int status, void *arg)
+{
+    struct http_server *server = arg;
+    struct http_conn *conn = http_wiring_conn_data(wired);
     char message[256];
     switch (status) {
     case 400:
@@ -617,35 +363,26 @@ static void http_server_rewrite_error(struct http_server *server, struct http_co
     if (!body)
         return;
     http_server_json_error(body, message);
-    conn->replying = 1;
-    evbuffer_drain(output, evbuffer_get_length(output));
-    evbuffer_add_printf(output,
-                        "%s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-                        "Connection: close\r\n\r\n",
-                        line, evbuffer_get_length(body));
-    evbuffer_add_buffer(output, body);
-    conn->replying = 0;
+    const unsigned char *json = evbuffer_pullup(body, -1);
+    if (json)
+        http_wiring_conn_replace_page(wired, "application/json", json, evbuffer_get_length(body));
     evbuffer_free(body);
-    conn->closing = 1; /* evhttp closes after its error pages */
     double latency_s = conn->in_request ? clock_monotonic_s() - conn->request_start_s : 0.0;
     conn->in_request = 0;
     http_server_observe(server, "unmatched", conn->method, status, latency_s);
 }
 
-/* Runs before the loop next polls: adopts new connections, rewrites error pages. */
-static void http_server_work_cb(evutil_socket_t fd, short what, void *arg)
+/* The wiring's closed hook: frees the slot, if the connection held one. */
+static void http_server_conn_closed(struct http_wiring_conn *wired, void *arg)
 {
-    (void)fd;
-    (void)what;
     struct http_server *server = arg;
-    struct http_conn *conn;
-    while ((conn = server->work_head) != NULL) {
-        http_server_work_remove(server, conn);
-        if (!conn->adopted && !http_server_adopt(server, conn))
-            continue;
-        if (conn->rewrite_status)
-            http_server_rewrite_error(server, conn);
-    }
+    struct http_conn *conn = http_wiring_conn_data(wired);
+    if (!conn)
+        return; /* refused */
+    server->open_connections--;
+    server->cap_logged = 0;
+    atomic_store(&server->stat_open, (size_t)server->open_connections);
+    free(conn);
 }
 
 static void http_server_stop_cb(evutil_socket_t fd, short what, void *arg)
@@ -806,11 +543,7 @@ static int http_server_send(struct http_conn *conn, struct evhttp_request *req,
         evhttp_add_header(headers, "Content-Length", length);
         evbuffer_drain(body, evbuffer_get_length(body));
     }
-    if (conn)
-        conn->replying = 1;
-    evhttp_send_reply(req, status, NULL, NULL);
-    if (conn)
-        conn->replying = 0;
+    http_wiring_send_reply(conn ? conn->wired : NULL, req, status);
     free(response->content_type);
     response->content_type = NULL;
     return status;
@@ -822,22 +555,18 @@ static void http_server_after_answer(struct http_conn *conn)
     if (!conn)
         return;
     conn->in_request = 0;
-    struct evbuffer *input = bufferevent_get_input(conn->bev);
+    struct evbuffer *input = bufferevent_get_input(evhttp_connection_get_bufferevent(conn->evcon));
     if (evbuffer_get_length(input) > 0)
         http_server_request_begins(conn, input);
     else
         http_server_set_timeouts(conn, 1);
 }
 
+/* Our record of the connection req arrived on, or NULL when it has none (see http_wiring.c). */
 static struct http_conn *http_server_conn_of(struct http_server *server, struct evhttp_request *req)
 {
-    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
-    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
-    if (fd < 0 || (size_t)fd >= server->conn_by_fd_cap)
-        return NULL;
-    struct http_conn *conn = server->conn_by_fd[fd];
-    return conn && conn->evcon == evcon ? conn : NULL;
+    struct http_wiring_conn *wired = http_wiring_conn_of(server->wiring, req);
+    return wired ? http_wiring_conn_data(wired) : NULL;
 }
 
 /* Runs a route's handler for a request that matched it (request holds the method, path and
@@ -1124,7 +853,7 @@ static int http_server_listen(struct http_server *server, const char *address, c
         goto done;
     }
     fd = -1; /* the listener's now */
-    if (!evhttp_bind_listener(server->http, server->listener)) {
+    if (!evhttp_bind_listener(http_wiring_evhttp(server->wiring), server->listener)) {
         evconnlistener_free(server->listener);
         server->listener = NULL;
         rc = tb_fail(err, errsz, TB_NOMEM, "cannot listen on %s: evhttp refused the listener",
@@ -1142,7 +871,15 @@ done:
 struct http_server *http_server_new(const struct http_server_options *options, char *err,
                                     size_t errsz)
 {
+    static const struct http_wiring_hooks hooks = {
+        .adopted = http_server_conn_adopted,
+        .input = http_server_conn_input,
+        .error_page = http_server_conn_error_page,
+        .closed = http_server_conn_closed,
+    };
     struct http_server *server = NULL;
+    struct evhttp *http = NULL;
+    char why[256];
     if (!options) {
         tb_fail(err, errsz, TB_USAGE, "no HTTP server options");
         return NULL;
@@ -1153,6 +890,12 @@ struct http_server *http_server_new(const struct http_server_options *options, c
                 "HTTP server: header_timeout_ms (%d), idle_timeout_ms (%d) and max_connections "
                 "(%d) must not be negative",
                 options->header_timeout_ms, options->idle_timeout_ms, options->max_connections);
+        return NULL;
+    }
+    /* Before anything is bound: a libevent wired otherwise would misbehave only later, under
+     * clients. */
+    if (http_wiring_self_check(why, sizeof why) != TB_OK) {
+        tb_fail(err, errsz, TB_IO, "%s; refusing to start the HTTP server", why);
         return NULL;
     }
     server = mem_calloc(1, sizeof *server);
@@ -1183,26 +926,27 @@ struct http_server *http_server_new(const struct http_server_options *options, c
         goto fail;
     }
     server->base = event_base_new();
-    server->http = server->base ? evhttp_new(server->base) : NULL;
-    server->work_ev =
-        server->base ? event_new(server->base, -1, 0, http_server_work_cb, server) : NULL;
     server->stop_ev = server->base ? event_new(server->base, server->stop_pipe[0],
                                                EV_READ | EV_PERSIST, http_server_stop_cb, server)
                                    : NULL;
-    if (!server->http || !server->work_ev || !server->stop_ev ||
-        event_add(server->stop_ev, NULL) != 0) {
+    if (!server->stop_ev || event_add(server->stop_ev, NULL) != 0) {
         tb_fail(err, errsz, TB_NOMEM, "HTTP server: libevent could not set up its event loop");
         goto fail;
     }
-    evhttp_set_max_body_size(server->http, (ev_ssize_t)server->max_body_bytes);
-    evhttp_set_max_headers_size(server->http, HTTP_SERVER_MAX_HEADER_BYTES);
-    evhttp_set_timeout_tv(server->http, &server->header_timeout);
+    /* As many lingering sockets as connections. */
+    server->wiring =
+        http_wiring_new(server->base, server->max_connections, &hooks, server, err, errsz);
+    if (!server->wiring)
+        goto fail;
+    http = http_wiring_evhttp(server->wiring);
+    evhttp_set_max_body_size(http, (ev_ssize_t)server->max_body_bytes);
+    evhttp_set_max_headers_size(http, HTTP_SERVER_MAX_HEADER_BYTES);
+    evhttp_set_timeout_tv(http, &server->header_timeout);
     ev_uint16_t methods = 0;
     for (size_t i = 0; i < HTTP_SERVER_NMETHODS; i++)
         methods |= (ev_uint16_t)http_server_methods[i].type;
-    evhttp_set_allowed_methods(server->http, methods); /* others (CONNECT): 501 */
-    evhttp_set_bevcb(server->http, http_server_new_bufferevent, server);
-    evhttp_set_gencb(server->http, http_server_handle, server);
+    evhttp_set_allowed_methods(http, methods); /* others (CONNECT): 501 */
+    evhttp_set_gencb(http, http_server_handle, server);
     if (http_server_listen(server, server->address, err, errsz) != TB_OK)
         goto fail;
     return server;
@@ -1257,16 +1001,8 @@ void http_server_destroy(struct http_server *server)
         } while (n < 0 && errno == EINTR);
         pthread_join(server->thread, NULL);
     }
-    server->stopping = 1;
-    while (server->lingers)
-        http_server_linger_end(server->lingers);
-    if (server->http)
-        evhttp_free(server->http); /* the listener and every connection (their close callbacks
-                                      free our records of them) */
-    while (server->conns)
-        http_server_conn_free(server, server->conns); /* accepted but never adopted */
-    if (server->work_ev)
-        event_free(server->work_ev);
+    /* Lingering sockets, the listener and every connection (the closed hook frees our records). */
+    http_wiring_free(server->wiring);
     if (server->stop_ev)
         event_free(server->stop_ev);
     if (server->base)
@@ -1280,7 +1016,6 @@ void http_server_destroy(struct http_server *server)
         free(server->routes[i].pattern);
     }
     free(server->routes);
-    free(server->conn_by_fd);
     free(server->bearer_token);
     free(server->address);
     free(server);

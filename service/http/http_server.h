@@ -59,11 +59,14 @@ struct http_server_response;
 typedef void http_server_handler(const struct http_server_request *request,
                                  struct http_server_response *response, void *opaque);
 
-/* Binds and listens on options->address with the options' limits (the options and strings are
- * copied), but serves nothing until http_server_start. Returns the server (free it with
- * http_server_destroy) or NULL with a message in err: TB_USAGE for missing or malformed options
- * (an address that is not host:port), TB_IO when the address cannot be resolved or bound (a
- * port already in use), TB_NOMEM when libevent cannot allocate. */
+/* Checks first that libevent is wired as this server assumes (http_wiring_self_check: one
+ * loopback connection, about a millisecond), then binds and listens on options->address with the
+ * options' limits (the options and strings are copied), but serves nothing until
+ * http_server_start. Returns the server (free it with http_server_destroy) or NULL with a message
+ * in err: TB_USAGE for missing or malformed options (an address that is not host:port), TB_IO
+ * when the address cannot be resolved or bound (a port already in use) or when the self-check
+ * fails ("libevent <version>: evhttp's connection wiring is not what tributary assumes (...);
+ * refusing to start the HTTP server"), TB_NOMEM when libevent cannot allocate. */
 struct http_server *http_server_new(const struct http_server_options *options, char *err,
                                     size_t errsz);
 

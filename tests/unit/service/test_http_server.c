@@ -1,6 +1,7 @@
 /* Unit tests for service/http_server over real sockets on 127.0.0.1 (port 0), with a small
  * blocking HTTP/1.1 client: routing, 404/405, bodies, 413, bearer tokens, timeouts, the
- * connection cap, keep-alive, the observer, concurrency, prompt destroy and option checks. */
+ * connection cap, keep-alive, the observer, concurrency, prompt destroy, option checks, and the
+ * start-up self-check of libevent's wiring, made to fail by standing in for two libevent calls. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,15 +13,22 @@
 #include "service/base/error.h"
 #include "service/base/mem.h"
 #include "service/http/http_server.h"
+#include "service/http/http_wiring.h"
+#include "tests/support/support.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <event2/bufferevent.h>
+#include <event2/http.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +41,44 @@
 #define MAX_BODY     1024
 #define IO_TIMEOUT_S 10    /* no socket operation of the client waits longer */
 #define WAIT_MS      10000 /* the longest anything expected may take */
+
+/* --- a libevent wired otherwise -----------------------------------------------------------------
+ *
+ * These two definitions stand in for libevent's in the whole test program (the linker resolves a
+ * symbol to the program's own definition before a shared library's) and pass through to
+ * libevent's, found with dlsym(RTLD_NEXT), unless a case sets wiring_fault. */
+
+enum wiring_fault {
+    WIRING_AS_IS,
+    WIRING_FOREIGN_CBARG,     /* a bufferevent's callback argument is not its evhttp_connection */
+    WIRING_NO_CLOSE_CALLBACK, /* evhttp frees connections without calling their close callback */
+};
+static atomic_int wiring_fault;
+
+/* What the foreign callback argument points to: zeroes, as no evhttp_connection would hold. */
+static _Alignas(64) unsigned char foreign_cbarg[4096];
+
+void bufferevent_getcb(struct bufferevent *bufev, bufferevent_data_cb *readcb_ptr,
+                       bufferevent_data_cb *writecb_ptr, bufferevent_event_cb *eventcb_ptr,
+                       void **cbarg_ptr)
+{
+    void (*real)(struct bufferevent *, bufferevent_data_cb *, bufferevent_data_cb *,
+                 bufferevent_event_cb *, void **);
+    *(void **)&real = dlsym(RTLD_NEXT, "bufferevent_getcb");
+    real(bufev, readcb_ptr, writecb_ptr, eventcb_ptr, cbarg_ptr);
+    if (atomic_load(&wiring_fault) == WIRING_FOREIGN_CBARG && cbarg_ptr && *cbarg_ptr)
+        *cbarg_ptr = foreign_cbarg;
+}
+
+void evhttp_connection_set_closecb(struct evhttp_connection *evcon,
+                                   void (*cb)(struct evhttp_connection *, void *), void *cbarg)
+{
+    if (atomic_load(&wiring_fault) == WIRING_NO_CLOSE_CALLBACK)
+        return;
+    void (*real)(struct evhttp_connection *, void (*)(struct evhttp_connection *, void *), void *);
+    *(void **)&real = dlsym(RTLD_NEXT, "evhttp_connection_set_closecb");
+    real(evcon, cb, cbarg);
+}
 
 /* --- a tiny blocking HTTP client ----------------------------------------------------------------
  */
@@ -1013,6 +1059,44 @@ static void test_malformed_requests(void **state)
     reply_free(r);
 }
 
+/* evhttp's pages on a connection that has had an answer already: libevent keeps the start of the
+ * output buffer frozen after its first write, which the JSON rewrite must get past. */
+static void test_errors_after_kept_alive_answer(void **state)
+{
+    struct fixture *f = fixture_of(state);
+    char limit[64];
+    snprintf(limit, sizeof limit, "the limit is %d bytes", MAX_BODY);
+    static const struct {
+        const char *what, *bytes;
+        int status;
+        const char *fragment;
+    } cases[] = {
+        {"garbage", "GARBAGE\r\n\r\n", 400, "malformed request"},
+        {"unknown method", "BREW /pot HTTP/1.1\r\nHost: t\r\n\r\n", 501, "not implemented"},
+        {"a body over the limit", "PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n",
+         413, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int fd = connect_or_fail(f->port);
+        for (int k = 0; k < 2; k++) {
+            send_or_fail(fd, "GET", "/v1/health", NULL, NULL, 0);
+            struct reply *r = read_or_fail(fd, 0);
+            assert_text_reply(r, 200, "ok");
+            reply_free(r);
+        }
+        raw_send_or_fail(fd, cases[i].bytes);
+        struct reply *r = read_or_fail(fd, 0);
+        if (r->status != cases[i].status)
+            fail_msg("%s: want %d, got %d", cases[i].what, cases[i].status, r->status);
+        assert_json_error(r, cases[i].status, cases[i].fragment ? cases[i].fragment : limit);
+        assert_header(r, "Connection", "close");
+        reply_free(r);
+        assert_int_equal(client_closed(fd, WAIT_MS), 1);
+        close(fd);
+    }
+    assert_int_equal(recorder_count(&f->rec), 3 * 2 + 3);
+}
+
 static void test_observer_sees_every_request(void **state)
 {
     struct fixture *f = fixture_of(state);
@@ -1286,6 +1370,75 @@ static void test_route_refuses_bad_patterns(void **state)
     assert_non_null(strstr(err, "already started"));
 }
 
+/* The number of descriptors the process has open. */
+static int open_descriptors(void)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    assert_non_null(dir);
+    int n = 0;
+    for (struct dirent *entry; (entry = readdir(dir)) != NULL;)
+        n += entry->d_name[0] != '.';
+    closedir(dir);
+    return n;
+}
+
+static void test_self_check_passes(void **state)
+{
+    (void)state;
+    char err[512] = "(untouched)";
+    int before = open_descriptors();
+    double start = clock_monotonic_s();
+    int rc = http_wiring_self_check(err, sizeof err);
+    double took = clock_monotonic_s() - start;
+    if (rc != TB_OK)
+        fail_msg("the self-check failed on this libevent: %s", err);
+    assert_string_equal(err, "(untouched)");
+    if (took > 1.0)
+        fail_msg("the self-check took %.3f s", took);
+    assert_int_equal(open_descriptors(), before);
+}
+
+static void test_self_check_refuses_other_wiring(void **state)
+{
+    (void)state;
+    static const struct {
+        enum wiring_fault fault;
+        const char *says;
+    } faults[] = {
+        {WIRING_FOREIGN_CBARG, "the callback argument of an accepted connection's bufferevent is "
+                               "not an evhttp_connection with that bufferevent"},
+        {WIRING_NO_CLOSE_CALLBACK, "evhttp's close callback did not run"},
+    };
+    struct http_server_options options = {.address = "127.0.0.1:0"};
+    char err[512];
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) {
+        snprintf(err, sizeof err, "(untouched)");
+        atomic_store(&wiring_fault, faults[i].fault);
+        struct http_server *server = http_server_new(&options, err, sizeof err);
+        atomic_store(&wiring_fault, WIRING_AS_IS);
+        if (server) {
+            http_server_destroy(server);
+            fail_msg("fault %d: the server started", faults[i].fault);
+        }
+        if (!strstr(err, "evhttp's connection wiring is not what tributary assumes") ||
+            !strstr(err, faults[i].says) || !strstr(err, "; refusing to start the HTTP server"))
+            fail_msg("fault %d: message '%s' does not say '%s'", faults[i].fault, err,
+                     faults[i].says);
+    }
+    /* As libevent is, the same options start a server that answers. */
+    struct http_server *server = http_server_new(&options, err, sizeof err);
+    if (!server)
+        fail_msg("%s", err);
+    assert_int_equal(
+        http_server_route(server, "GET", "/v1/health", 0, handle_fixed, "ok", err, sizeof err),
+        TB_OK);
+    assert_int_equal(http_server_start(server, err, sizeof err), TB_OK);
+    struct reply *r = request(http_server_port(server), "GET", "/v1/health", NULL, NULL, 0);
+    assert_text_reply(r, 200, "ok");
+    reply_free(r);
+    http_server_destroy(server);
+}
+
 #define CASE(name, fn, setup)                                                                      \
     {                                                                                              \
         name, fn, setup, teardown, NULL                                                            \
@@ -1316,6 +1469,8 @@ int main(void)
         CASE("keep-alive: several requests on one connection, HEAD and pipelining", test_keep_alive,
              setup_default),
         CASE("malformed requests get JSON errors", test_malformed_requests, setup_default),
+        CASE("malformed requests after a kept-alive answer get JSON errors too",
+             test_errors_after_kept_alive_answer, setup_default),
         CASE("observer: sees the route, method and status of each request",
              test_observer_sees_every_request, setup_default),
         CASE("concurrency: 8 threads x 200 requests all answered", test_concurrent_clients,
@@ -1326,6 +1481,10 @@ int main(void)
              test_new_refuses_bad_options, setup_default),
         CASE("route: bad methods, patterns and late routes are refused with messages",
              test_route_refuses_bad_patterns, setup_default),
+        NAMED_CASE("self-check: passes on this libevent, in well under a second, leaking nothing",
+                   test_self_check_passes, NULL),
+        NAMED_CASE("self-check: a libevent wired otherwise is refused with a message",
+                   test_self_check_refuses_other_wiring, NULL),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
