@@ -262,6 +262,8 @@ const char *const *dataset_dictionary(const struct dataset *ds, size_t j, size_t
 
 void dataset_free(struct dataset *ds)
 {
+    if (!ds)
+        return;
     free(ds->inputs);
     free(ds->keys);
     free(ds->key_lens);

@@ -184,6 +184,8 @@ bool live_model_slot_changed(struct live_model_slot *slot, unsigned generation)
 
 void live_model_slot_destroy(struct live_model_slot *slot)
 {
+    if (!slot)
+        return;
     live_model_release(slot->current);
     slot->current = NULL;
     pthread_mutex_destroy(&slot->lock);

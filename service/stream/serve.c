@@ -409,25 +409,23 @@ static void serve_register_metrics(struct serve *s)
                    PROM_GAUGE, metric, 1, serve_collect_online, s);
 }
 
-int serve_new(const struct config *cfg, struct serve **out, char *err, size_t errsz)
+struct serve *serve_new(const struct config *cfg, int *status, char *err, size_t errsz)
 {
     /* Each worker thread runs its own BLAS calls on its own batch: OpenBLAS's
      * own threads would only compete with the workers for the cores. */
     openblas_set_num_threads(1);
     struct serve *s = mem_calloc(1, sizeof *s);
     s->cfg = cfg;
-    int status = serve_load_model(s, err, errsz);
-    if (status == TB_OK)
-        serve_register_metrics(s);
-    if (status == TB_OK)
-        status = serve_resolve_kafka(s, err, errsz);
-    if (status == TB_OK)
-        status = serve_watch_models(s, err, errsz);
-    if (status != TB_OK) {
-        serve_destroy(s);
-        *out = NULL;
-        return status;
-    }
+    *status = serve_load_model(s, err, errsz);
+    if (*status != TB_OK)
+        goto fail;
+    serve_register_metrics(s);
+    *status = serve_resolve_kafka(s, err, errsz);
+    if (*status != TB_OK)
+        goto fail;
+    *status = serve_watch_models(s, err, errsz);
+    if (*status != TB_OK)
+        goto fail;
     s->shared = (struct worker_shared){
         .cfg = cfg,
         .props = s->props,
@@ -441,8 +439,11 @@ int serve_new(const struct config *cfg, struct serve **out, char *err, size_t er
         .committed = &s->committed,
         .nworkers = &s->nworkers,
     };
-    *out = s;
-    return TB_OK;
+    return s;
+
+fail:
+    serve_destroy(s);
+    return NULL;
 }
 
 static void *serve_thread_main(void *arg)
