@@ -597,25 +597,25 @@ double serve_online_predict(struct serve *s, const struct live_model *model, con
 int serve_reload(struct serve *s, int *version, bool *swapped, char *err, size_t errsz)
 {
     *swapped = false;
+    int rc = TB_OK;
     struct artefact *artefact = serve_first_artefact(s->cfg, err, errsz);
     if (!artefact) {
-        atomic_fetch_add(&s->stats.models_refused, 1);
-        return TB_ARTEFACT;
+        rc = TB_ARTEFACT;
+        goto fail;
     }
     if (strcmp(artefact_name(artefact), s->model_name) != 0) {
-        int rc = tb_fail(err, errsz, TB_ARTEFACT, "the artefact holds model '%s', not '%s'",
-                         artefact_name(artefact), s->model_name);
-        artefact_destroy(artefact);
-        atomic_fetch_add(&s->stats.models_refused, 1);
-        return rc;
+        rc = tb_fail(err, errsz, TB_ARTEFACT, "the artefact holds model '%s', not '%s'",
+                     artefact_name(artefact), s->model_name);
+        goto fail;
     }
     *version = (int)artefact_version(artefact);
     char reason[512];
     struct live_model *model = live_model_load(artefact, s->schema, s->cfg, reason, sizeof reason);
+    artefact = NULL; /* live_model_load took it */
     if (!model) {
-        atomic_fetch_add(&s->stats.models_refused, 1);
-        return tb_fail(err, errsz, TB_SCHEMA, "version %d does not fit %s: %s", *version,
-                       s->cfg->input.schema, reason);
+        rc = tb_fail(err, errsz, TB_SCHEMA, "version %d does not fit %s: %s", *version,
+                     s->cfg->input.schema, reason);
+        goto fail;
     }
     *swapped = live_model_slot_swap(&s->models, model);
     if (*swapped) {
@@ -624,6 +624,11 @@ int serve_reload(struct serve *s, int *version, bool *swapped, char *err, size_t
                  s->model_name, *version);
     }
     return TB_OK;
+
+fail:
+    artefact_destroy(artefact);
+    atomic_fetch_add(&s->stats.models_refused, 1);
+    return rc;
 }
 
 struct prom_registry *serve_registry(struct serve *s)
