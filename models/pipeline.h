@@ -231,6 +231,7 @@ void pipeline_transform(const struct pipeline *pipeline, struct pipeline_state *
 void pipeline_peek(const struct pipeline *pipeline, const struct pipeline_state *state,
                    const struct pipeline_rows *rows, double *out);
 
+/* Free a window state and a pipeline; NULL is a no-op. */
 void pipeline_state_destroy(struct pipeline_state *state);
 void pipeline_destroy(struct pipeline *pipeline);
 

@@ -19,27 +19,34 @@ struct embedded_broker *embedded_broker_new(int nbrokers, char *err, size_t errs
     }
     /* The owner never talks to a cluster itself; quiet its own logging. */
     static const struct kafka_prop owner_props[] = {{"log_level", "3"}};
+    rd_kafka_t *owner = NULL;
     rd_kafka_conf_t *conf = kafka_conf_build(NULL, 0, owner_props, 1, NULL, 0, err, errsz);
     if (!conf)
-        return NULL;
+        goto fail;
     char reason[256];
-    rd_kafka_t *owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, reason, sizeof reason);
+    owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, reason, sizeof reason);
     if (!owner) {
-        rd_kafka_conf_destroy(conf);
         tb_fail(err, errsz, TB_KAFKA, "embedded broker: %s", reason);
-        return NULL;
+        goto fail;
     }
+    conf = NULL; /* the owner has it */
     rd_kafka_mock_cluster_t *cluster = rd_kafka_mock_cluster_new(owner, nbrokers);
     if (!cluster) {
-        rd_kafka_destroy(owner);
         tb_fail(err, errsz, TB_KAFKA, "embedded broker: could not start the mock cluster");
-        return NULL;
+        goto fail;
     }
     struct embedded_broker *broker = mem_calloc(1, sizeof *broker);
     broker->owner = owner;
     broker->cluster = cluster;
     broker->nbrokers = nbrokers;
     return broker;
+
+fail:
+    if (owner)
+        rd_kafka_destroy(owner);
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+    return NULL;
 }
 
 int embedded_broker_create_topic(struct embedded_broker *broker, const char *name, int partitions,

@@ -55,12 +55,15 @@ struct kafka_sink *kafka_sink_new(const struct kafka_prop *props, size_t nprops,
     char reason[512];
     sink->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, reason, sizeof reason);
     if (!sink->producer) {
-        rd_kafka_conf_destroy(conf);
-        free(sink);
         tb_fail(err, errsz, TB_KAFKA, "producer: %s", reason);
-        return NULL;
+        goto fail;
     }
     return sink;
+
+fail:
+    rd_kafka_conf_destroy(conf); /* rd_kafka_new takes it only when it succeeds */
+    free(sink);
+    return NULL;
 }
 
 rd_kafka_topic_t *kafka_sink_topic(struct kafka_sink *sink, const char *name, char *err,

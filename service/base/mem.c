@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void mem_out(size_t size_bytes)
+/* The out-of-memory policy of mem.h: one line on stderr, then exit code 70. */
+static _Noreturn void mem_out_of_memory(size_t size_bytes)
 {
     fprintf(stderr, "tributary: out of memory allocating %zu bytes\n", size_bytes);
     exit(70);
@@ -15,7 +16,7 @@ void *mem_alloc(size_t size_bytes)
 {
     void *p = malloc(size_bytes ? size_bytes : 1);
     if (!p)
-        mem_out(size_bytes);
+        mem_out_of_memory(size_bytes);
     return p;
 }
 
@@ -23,7 +24,7 @@ void *mem_calloc(size_t count, size_t size_bytes)
 {
     void *p = calloc(count ? count : 1, size_bytes ? size_bytes : 1);
     if (!p)
-        mem_out(count * size_bytes);
+        mem_out_of_memory(count * size_bytes);
     return p;
 }
 
@@ -31,7 +32,7 @@ void *mem_realloc(void *ptr, size_t size_bytes)
 {
     void *p = realloc(ptr, size_bytes ? size_bytes : 1);
     if (!p)
-        mem_out(size_bytes);
+        mem_out_of_memory(size_bytes);
     return p;
 }
 

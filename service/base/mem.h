@@ -1,7 +1,12 @@
-/* Allocation wrappers: the one place that decides what running out of memory
- * does. tributary treats it as fatal (a message and exit code 70), because no
- * caller can make progress without memory and a half-handled batch is worse
- * than a restart that resumes from committed offsets. */
+/* Allocation wrappers: the one place that decides what running out of memory does.
+ *
+ * Policy: out of memory is fatal, and it is decided here alone. A wrapper either returns memory or
+ * calls mem.c's out-of-memory function, which writes one line to stderr and exits with code 70;
+ * no caller checks for NULL. No caller can make progress without memory, and a half-handled batch
+ * is worse than a restart that resumes from committed offsets. The attributes tell the compiler
+ * as much: never NULL (returns_nonnull), the block's size (alloc_size, for bounds warnings and
+ * _FORTIFY_SOURCE) and, where the block is fresh, that it aliases nothing (malloc; not on
+ * mem_realloc, whose block still holds the pointers stored in it). */
 #ifndef TRIBUTARY_MEM_H
 #define TRIBUTARY_MEM_H
 
@@ -9,11 +14,12 @@
 #include <stdlib.h> /* free(), for everything these return */
 
 /* Each returns a valid pointer (never NULL); the caller frees it with free(). */
-void *mem_alloc(size_t size_bytes);
-void *mem_calloc(size_t count, size_t size_bytes);
-void *mem_realloc(void *ptr, size_t size_bytes);
-char *mem_strdup(const char *s);
-char *mem_strndup(const char *s, size_t len);
+void *mem_alloc(size_t size_bytes) __attribute__((malloc, returns_nonnull, alloc_size(1)));
+void *mem_calloc(size_t count, size_t size_bytes)
+    __attribute__((malloc, returns_nonnull, alloc_size(1, 2)));
+void *mem_realloc(void *ptr, size_t size_bytes) __attribute__((returns_nonnull, alloc_size(2)));
+char *mem_strdup(const char *s) __attribute__((malloc, returns_nonnull));
+char *mem_strndup(const char *s, size_t len) __attribute__((malloc, returns_nonnull));
 
 /* Grows *items (of item_size bytes each) so that it holds at least need items;
  * *cap is updated. Amortised doubling. */

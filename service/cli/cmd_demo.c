@@ -203,8 +203,8 @@ static int demo_run(struct config *cfg, char *err, size_t errsz)
     if (status != TB_OK)
         goto done;
 
-    status = serve_new(cfg, &serve, err, errsz);
-    if (status != TB_OK)
+    serve = serve_new(cfg, &status, err, errsz);
+    if (!serve)
         goto done;
     status = serve_start(serve, err, errsz);
     if (status != TB_OK)

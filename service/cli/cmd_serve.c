@@ -45,19 +45,18 @@ int cmd_serve(int argc, char **argv)
         return exit_code;
     char err[1024];
     signals_install();
-    struct serve *serve;
-    int rc = serve_new(cfg, &serve, err, sizeof err);
-    if (rc != TB_OK) {
+    int rc = TB_OK, status = 0;
+    struct api *api = NULL;
+    struct serve *serve = serve_new(cfg, &rc, err, sizeof err);
+    if (!serve) {
         fprintf(stderr, "tributary serve: %s\n", err);
-        config_destroy(cfg);
-        return rc == TB_KAFKA || rc == TB_IO ? 1 : 2;
+        status = rc == TB_KAFKA || rc == TB_IO ? 1 : 2;
+        goto done;
     }
     if (!config_kafka_get(cfg, "bootstrap.servers")) {
         printf("%s\n", serve_bootstraps(serve));
         fflush(stdout);
     }
-    int status = 0;
-    struct api *api = NULL;
     if (cfg->http.address[0]) {
         api = api_new(cfg, serve, &rc, err, sizeof err);
         if (!api) {

@@ -54,30 +54,31 @@ int cmd_simulate(int argc, char **argv)
     if (!cfg)
         return exit_code;
     char err[1024];
+    int status = 0;
+    struct kafka_prop *props = NULL;
     const char *output = cfg->simulate.history_output[0] ? cfg->simulate.history_output : NULL;
     if (!output && !config_kafka_get(cfg, "bootstrap.servers")) {
         fprintf(stderr, "tributary simulate: no Kafka to produce to: set kafka.bootstrap.servers "
                         "(or --bootstrap), e.g. to the address `tributary broker` prints, or "
                         "write a file with --output\n");
-        config_destroy(cfg);
-        return 2;
+        status = 2;
+        goto done;
     }
 
     signals_install();
     pthread_t watcher;
     if (pthread_create(&watcher, NULL, simulate_watch_signals, NULL) != 0) {
         fprintf(stderr, "tributary simulate: could not start a thread\n");
-        config_destroy(cfg);
-        return 1;
+        status = 1;
+        goto done;
     }
     size_t nprops;
-    struct kafka_prop *props = config_kafka_props(cfg, &nprops);
+    props = config_kafka_props(cfg, &nprops);
     struct simulator_report report = {0};
     int rc = simulator_run(cfg, output, props, nprops, &simulate_stop, &report, err, sizeof err);
     atomic_store(&simulate_stop, 1);
     pthread_join(watcher, NULL);
 
-    int status = 0;
     if (rc != TB_OK) {
         fprintf(stderr, "tributary simulate: %s\n", err);
         status = rc == TB_CONFIG ? 2 : 1;
@@ -94,6 +95,7 @@ int cmd_simulate(int argc, char **argv)
             status = 1;
         }
     }
+done:
     free(props);
     config_destroy(cfg);
     return status;

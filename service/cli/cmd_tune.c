@@ -7,6 +7,7 @@
 #include "service/offline/tuner.h"
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -41,6 +42,49 @@ static const struct cli_command tune_command = {
     0,
 };
 
+/* Prints a trial's progress: on a terminal one line kept up to date, else a line per trial. */
+static void tune_print_trial(const struct tuner_event *e, bool tty)
+{
+    char best[64] = "none yet";
+    if (e->best_trial >= 0)
+        snprintf(best, sizeof best, "%.6g (trial %d)", e->best_loss, e->best_trial);
+    char now[128];
+    if (e->ok)
+        snprintf(now, sizeof now, "trial %zu: loss %.6g in %.1f s", e->trial, e->loss, e->seconds);
+    else
+        snprintf(now, sizeof now, "trial %zu failed: %.80s", e->trial, e->error);
+    if (tty)
+        printf("\r\033[K[%zu/%zu] best %s | %.2f trials/s | ETA %.0f s | %s", e->done, e->total,
+               best, e->trials_per_s, e->eta_s, now);
+    else
+        printf("[%zu/%zu] %s; best %s; %.2f trials/s, ETA %.0f s\n", e->done, e->total, now, best,
+               e->trials_per_s, e->eta_s);
+    fflush(stdout);
+}
+
+/* The tuner's events, as the user sees them on stdout; opaque points to whether it is a terminal.
+ */
+static void tune_print_event(const struct tuner_event *e, void *opaque)
+{
+    bool tty = *(const bool *)opaque;
+    switch (e->kind) {
+    case TUNER_EVENT_UNFINISHED:
+        printf("tune: trial %zu of %s never finished; going on from it\n", e->trial, e->log_path);
+        break;
+    case TUNER_EVENT_RESUMED:
+        printf("tune: resuming %s: %zu trials done, best %.6g (trial %d)\n", e->log_path, e->done,
+               e->best_loss, e->best_trial);
+        break;
+    case TUNER_EVENT_TRIAL:
+        tune_print_trial(e, tty);
+        break;
+    case TUNER_EVENT_TRIALS_OVER:
+        if (tty)
+            printf("\n"); /* ends the line kept up to date */
+        break;
+    }
+}
+
 int cmd_tune(int argc, char **argv)
 {
     int first_arg, exit_code;
@@ -70,7 +114,8 @@ int cmd_tune(int argc, char **argv)
     }
     signals_install();
     struct tuner_result result;
-    int rc = tuner_run(cfg, space, exe, &result, err, sizeof err);
+    bool tty = isatty(STDOUT_FILENO);
+    int rc = tuner_run(cfg, space, exe, tune_print_event, &tty, &result, err, sizeof err);
     if (rc != TB_OK) {
         fprintf(stderr, "tributary tune: %s\n", err);
         status = rc == TB_CONFIG ? 2 : 1;

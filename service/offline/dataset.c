@@ -99,6 +99,55 @@ static size_t dataset_column(const char **cols, size_t *n, const char *name)
     return (*n)++;
 }
 
+/* Reads the Avro container at path into *table: columns cols[0..ncols), then the request's
+ * categorical ones; the writer schema's fingerprint goes into fingerprint ("" when no plan can be
+ * made of it). Returns TB_OK, or an error with err. */
+static int dataset_read_avro(const char *path, const char **cols, size_t ncols,
+                             const struct dataset_request *request, const char *key_name,
+                             struct table **table, char fingerprint[17], char *err, size_t errsz)
+{
+    struct avro_plan *plan = NULL;
+    struct avro_container_reader *reader = avro_container_reader_new(path, err, errsz);
+    if (!reader)
+        return TB_IO;
+    int rc = avro_container_reader_read_table(reader, cols, ncols, request->categorical,
+                                              request->ncategorical, key_name, table, err, errsz);
+    if (rc != TB_OK)
+        goto done;
+    char reason[256];
+    plan =
+        avro_plan_new(avro_container_reader_schema_json(reader), cols, 0, 0, reason, sizeof reason);
+    if (plan)
+        avro_plan_fingerprint(plan, fingerprint);
+done:
+    avro_plan_destroy(plan);
+    avro_container_reader_destroy(reader);
+    return rc;
+}
+
+/* Reads the CSV file at path, with the configuration's CSV options, into *table: columns
+ * cols[0..ncols), then the request's categorical ones. Returns TB_OK, or an error with err. */
+static int dataset_read_csv(const struct config *cfg, const char *path, const char **cols,
+                            size_t ncols, const struct dataset_request *request,
+                            const char *key_name, struct table **table, char *err, size_t errsz)
+{
+    const char *delimiter = cfg->train.csv_delimiter;
+    struct csv_reader_options options = {
+        .delimiter = strcmp(delimiter, "whitespace") == 0 ? ',' : delimiter[0],
+        .whitespace = strcmp(delimiter, "whitespace") == 0,
+        .header = cfg->train.csv_header,
+        .column_names = (const char *const *)cfg->train.csv_columns,
+        .ncolumn_names = cfg->train.ncsv_columns,
+        .columns = cols,
+        .ncolumns = ncols,
+        .categorical = request->categorical,
+        .ncategorical = request->ncategorical,
+        .key_column = key_name,
+        .allow_missing = true, /* the pipeline decides: impute, or skip the row */
+    };
+    return csv_reader_read(path, &options, table, err, errsz);
+}
+
 int dataset_load(const struct config *cfg, const char *path, const struct dataset_request *request,
                  struct dataset *out, char *err, size_t errsz)
 {
@@ -113,14 +162,17 @@ int dataset_load(const struct config *cfg, const char *path, const struct datase
     /* Numeric columns to read: the inputs, then what the label and the time need. */
     size_t p = request->nnumeric, ncols = 0, nflags = flags ? cfg->train.nlabel_flags : 0;
     const char **cols = mem_calloc(p + 4 + nflags, sizeof *cols);
+    size_t *flag_col = NULL;
+    struct table *table = NULL;
+    int rc = TB_OK;
     for (size_t i = 0; i < p; i++)
         dataset_column(cols, &ncols, request->numeric[i]);
     if (ncols != p) {
-        free(cols);
-        return tb_fail(err, errsz, TB_CONFIG, "input.features: a field is listed twice");
+        rc = tb_fail(err, errsz, TB_CONFIG, "input.features: a field is listed twice");
+        goto done;
     }
     size_t key_col = 0, time_col = 0, label_col = 0, rows_time = 0;
-    size_t *flag_col = mem_calloc(nflags ? nflags : 1, sizeof *flag_col);
+    flag_col = mem_calloc(nflags ? nflags : 1, sizeof *flag_col);
     for (size_t i = 0; i < nflags; i++)
         flag_col[i] = dataset_column(cols, &ncols, cfg->train.label_flags[i]);
     if (derive) {
@@ -132,52 +184,19 @@ int dataset_load(const struct config *cfg, const char *path, const struct datase
     if (cfg->input.time[0])
         rows_time = dataset_column(cols, &ncols, cfg->input.time);
     const char *key_name = cfg->input.key[0] ? cfg->input.key : derive ? cfg->train.rul_key : NULL;
-    size_t q = request->ncategorical;
-
-    struct table *table = NULL;
-    int status;
-    if (dataset_is_avro(cfg, path)) {
-        struct avro_container_reader *reader = avro_container_reader_new(path, err, errsz);
-        status = reader
-                     ? avro_container_reader_read_table(reader, cols, ncols, request->categorical,
-                                                        q, key_name, &table, err, errsz)
-                     : TB_IO;
-        if (status == TB_OK) {
-            char reason[256];
-            struct avro_plan *plan = avro_plan_new(avro_container_reader_schema_json(reader), cols,
-                                                   0, 0, reason, sizeof reason);
-            if (plan)
-                avro_plan_fingerprint(plan, out->fingerprint);
-            avro_plan_destroy(plan);
-        }
-        avro_container_reader_destroy(reader);
-    } else {
-        const char *delimiter = cfg->train.csv_delimiter;
-        struct csv_reader_options options = {
-            .delimiter = strcmp(delimiter, "whitespace") == 0 ? ',' : delimiter[0],
-            .whitespace = strcmp(delimiter, "whitespace") == 0,
-            .header = cfg->train.csv_header,
-            .column_names = (const char *const *)cfg->train.csv_columns,
-            .ncolumn_names = cfg->train.ncsv_columns,
-            .columns = cols,
-            .ncolumns = ncols,
-            .categorical = request->categorical,
-            .ncategorical = q,
-            .key_column = key_name,
-            .allow_missing = true, /* the pipeline decides: impute, or skip the row */
-        };
-        status = csv_reader_read(path, &options, &table, err, errsz);
-    }
-    free(cols);
-    if (status != TB_OK) {
-        free(flag_col);
-        return status;
-    }
+    if (dataset_is_avro(cfg, path))
+        rc = dataset_read_avro(path, cols, ncols, request, key_name, &table, out->fingerprint, err,
+                               errsz);
+    else
+        rc = dataset_read_csv(cfg, path, cols, ncols, request, key_name, &table, err, errsz);
+    if (rc != TB_OK)
+        goto done;
 
     /* The table's columns: ncols numeric ones, then the q categorical ones. */
-    size_t n = table_nrows(table), width = ncols + q;
+    size_t n = table_nrows(table), q = request->ncategorical, width = ncols + q;
     const double *values = table_values(table);
     out->table = table;
+    table = NULL;
     out->nrows = n;
     out->nnumeric = p;
     out->ncategorical = q;
@@ -190,7 +209,7 @@ int dataset_load(const struct config *cfg, const char *path, const struct datase
         out->keys = mem_alloc((n ? n : 1) * sizeof *out->keys);
         out->key_lens = mem_alloc((n ? n : 1) * sizeof *out->key_lens);
         for (size_t r = 0; r < n; r++) {
-            out->keys[r] = table_key(table, r);
+            out->keys[r] = table_key(out->table, r);
             out->key_lens[r] = strlen(out->keys[r]);
         }
     }
@@ -229,8 +248,11 @@ int dataset_load(const struct config *cfg, const char *path, const struct datase
                 out->labels[r] = values[r * width + label_col];
         }
     }
+done:
+    table_destroy(table);
     free(flag_col);
-    return TB_OK;
+    free(cols);
+    return rc;
 }
 
 const char *const *dataset_dictionary(const struct dataset *ds, size_t j, size_t *count)
@@ -240,6 +262,8 @@ const char *const *dataset_dictionary(const struct dataset *ds, size_t j, size_t
 
 void dataset_free(struct dataset *ds)
 {
+    if (!ds)
+        return;
     free(ds->inputs);
     free(ds->keys);
     free(ds->key_lens);

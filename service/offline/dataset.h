@@ -62,7 +62,7 @@ bool dataset_derives_label(const struct config *cfg);
  * remaining useful life. */
 bool dataset_has_label(const struct config *cfg);
 
-/* Frees everything; accepts a zeroed dataset. */
+/* Frees everything and zeroes ds; accepts a zeroed dataset, and NULL. */
 void dataset_free(struct dataset *ds);
 
 #endif

@@ -184,20 +184,20 @@ static int trainer_fit(const struct trainer *t, const unsigned char *train,
         goto done;
     }
     rc = trainer_fit_model(t, xs, ys, m, p, model, err, errsz);
-
+    if (rc != TB_OK)
+        goto done;
+    *pipeline_out = pipeline;
+    pipeline = NULL;
+    *x_out = x;
+    x = NULL;
 done:
     free(ys);
     free(xs);
+    free(x);
+    pipeline_destroy(pipeline);
     free(sizes);
     free(dictionaries);
-    if (rc != TB_OK) {
-        free(x);
-        pipeline_destroy(pipeline);
-        return rc;
-    }
-    *pipeline_out = pipeline;
-    *x_out = x;
-    return TB_OK;
+    return rc;
 }
 
 static bool trainer_is_class(const struct linear_model *model, double label)
@@ -267,26 +267,16 @@ static void trainer_record(struct artefact *artefact, const char *prefix,
     }
 }
 
-/* k-fold cross-validation of the rows in `rows` (the training side of the holdout), split as
- * train.split says (random when it is none); with time folds, fold j is predicted by a model of
- * the folds before it (forward chaining). A fold whose model cannot be fitted (one class only,
- * say) is skipped with a warning. Records the mean over folds of each metric as cv_<metric>. */
-static int trainer_cross_validate(const struct trainer *t, const unsigned char *rows,
-                                  struct artefact *artefact, char *err, size_t errsz)
+/* Assigns the rows marked in rows to train.folds folds (fold[r], -1 for the rows not marked), split
+ * as method says: the folds split the eligible rows only, so that each has its share of them.
+ * Returns TB_OK, or split_kfold's error with err. */
+static int trainer_assign_folds(const struct trainer *t, const unsigned char *rows,
+                                enum split_method method, int *fold, char *err, size_t errsz)
 {
     const struct config *cfg = t->cfg;
     const struct dataset *ds = &t->ds;
-    size_t n = ds->nrows;
-    enum split_method method = SPLIT_RANDOM;
-    if (strcmp(cfg->train.split, "none") != 0)
-        split_parse(cfg->train.split, &method);
-    int *fold = mem_alloc((n ? n : 1) * sizeof *fold);
-    unsigned char *train = mem_alloc(n ? n : 1), *test = mem_alloc(n ? n : 1);
-    struct trainer_scores sum = {0};
-    int done = 0;
-    /* The folds split the eligible rows only, so that each has its share of them. */
-    size_t m = 0;
-    size_t *index = mem_alloc((n ? n : 1) * sizeof *index);
+    size_t n = ds->nrows, m = 0;
+    size_t *index = mem_alloc((n ? n : 1) * sizeof *index); /* of the eligible rows */
     const char **keys = ds->keys ? mem_alloc((n ? n : 1) * sizeof *keys) : NULL;
     double *times = ds->times ? mem_alloc((n ? n : 1) * sizeof *times) : NULL;
     int *subfold = mem_alloc((n ? n : 1) * sizeof *subfold);
@@ -308,7 +298,49 @@ static int trainer_cross_validate(const struct trainer *t, const unsigned char *
     free(times);
     free(keys);
     free(index);
-    for (int j = 0; rc == TB_OK && j < cfg->train.folds; j++) {
+    return rc;
+}
+
+/* Fits on the rows marked in train and scores on those marked in test into *scores. Returns TB_OK,
+ * or trainer_fit's error with err. */
+static int trainer_fold_scores(const struct trainer *t, const unsigned char *train,
+                               const unsigned char *test, struct trainer_scores *scores, char *err,
+                               size_t errsz)
+{
+    struct pipeline *pipeline = NULL;
+    struct linear_model model = {0};
+    double *x = NULL;
+    int rc = trainer_fit(t, train, &pipeline, &model, &x, err, errsz);
+    if (rc != TB_OK)
+        goto done;
+    trainer_score(t, &model, x, t->ds.labels, test, t->ds.nrows, scores);
+done:
+    free(x);
+    linear_model_free(&model);
+    pipeline_destroy(pipeline);
+    return rc;
+}
+
+/* k-fold cross-validation of the rows in `rows` (the training side of the holdout), split as
+ * train.split says (random when it is none); with time folds, fold j is predicted by a model of
+ * the folds before it (forward chaining). A fold whose model cannot be fitted (one class only,
+ * say) is skipped with a warning. Records the mean over folds of each metric as cv_<metric>. */
+static int trainer_cross_validate(const struct trainer *t, const unsigned char *rows,
+                                  struct artefact *artefact, char *err, size_t errsz)
+{
+    const struct config *cfg = t->cfg;
+    size_t n = t->ds.nrows;
+    enum split_method method = SPLIT_RANDOM;
+    if (strcmp(cfg->train.split, "none") != 0)
+        split_parse(cfg->train.split, &method);
+    int *fold = mem_alloc((n ? n : 1) * sizeof *fold);
+    unsigned char *train = mem_alloc(n ? n : 1), *test = mem_alloc(n ? n : 1);
+    struct trainer_scores sum = {0};
+    int scored = 0; /* folds */
+    int rc = trainer_assign_folds(t, rows, method, fold, err, errsz);
+    if (rc != TB_OK)
+        goto done;
+    for (int j = 0; j < cfg->train.folds; j++) {
         size_t ntrain = 0, ntest = 0;
         for (size_t r = 0; r < n; r++) {
             bool before = method == SPLIT_TIME ? fold[r] < j : fold[r] != j;
@@ -319,32 +351,26 @@ static int trainer_cross_validate(const struct trainer *t, const unsigned char *
         }
         if (ntrain == 0 || ntest == 0)
             continue;
-        struct pipeline *pipeline = NULL;
-        struct linear_model model = {0};
-        double *x = NULL;
+        struct trainer_scores scores;
         char why[512];
-        if (trainer_fit(t, train, &pipeline, &model, &x, why, sizeof why) != TB_OK) {
+        if (trainer_fold_scores(t, train, test, &scores, why, sizeof why) != TB_OK) {
             log_warn("cross-validation fold %d skipped: %s", j + 1, why);
             continue;
         }
-        struct trainer_scores scores;
-        trainer_score(t, &model, x, ds->labels, test, n, &scores);
         sum.count = scores.count;
         for (size_t i = 0; i < scores.count; i++) {
             sum.names[i] = scores.names[i];
             sum.values[i] += scores.values[i];
         }
-        done++;
-        free(x);
-        linear_model_free(&model);
-        pipeline_destroy(pipeline);
+        scored++;
     }
-    if (rc == TB_OK && done > 0) {
+    if (scored > 0) {
         for (size_t i = 0; i < sum.count; i++)
-            sum.values[i] /= done;
+            sum.values[i] /= scored;
         trainer_record(artefact, "cv", &sum);
-        artefact_set_metric(artefact, "cv_folds", done);
+        artefact_set_metric(artefact, "cv_folds", scored);
     }
+done:
     free(test);
     free(train);
     free(fold);
@@ -386,14 +412,15 @@ static int trainer_read_labels(const char *path, double **out, size_t *count, ch
         }
         p = end ? end + 1 : p + strlen(p);
     }
-    free(text);
-    if (rc != TB_OK) {
-        free(values);
-        return rc;
-    }
+    if (rc != TB_OK)
+        goto done;
     *out = values;
+    values = NULL;
     *count = n;
-    return TB_OK;
+done:
+    free(values);
+    free(text);
+    return rc;
 }
 
 /* Marks the last row of each key of ds in mask and gives it the key's label from labels, keys
@@ -485,11 +512,9 @@ static int trainer_test_file(const struct trainer *t, const struct pipeline *pip
     artefact_set_metric(artefact, "test_rows_skipped", (double)scored);
     x = mem_alloc((n ? n : 1) * pipeline_nfeatures(pipeline) * sizeof *x);
     dataset_features(&test, pipeline, x);
-    if (rc == TB_OK) {
-        struct trainer_scores scores;
-        trainer_score(t, model, x, y, mask, n, &scores);
-        trainer_record(artefact, "test", &scores);
-    }
+    struct trainer_scores scores;
+    trainer_score(t, model, x, y, mask, n, &scores);
+    trainer_record(artefact, "test", &scores);
 
 done:
     free(labels);
@@ -645,12 +670,17 @@ struct artefact *trainer_run(const struct config *cfg, struct trainer_summary *s
         trainer_score(&t, &model, x, t.ds.labels, test, n, &scores);
         trainer_record(artefact, "holdout", &scores);
     }
-    if (cfg->train.folds >= 2)
+    if (cfg->train.folds >= 2) {
         rc = trainer_cross_validate(&t, train, artefact, err, errsz);
-    if (rc == TB_OK && cfg->train.test_input[0])
+        if (rc != TB_OK)
+            goto done;
+    }
+    if (cfg->train.test_input[0]) {
         rc = trainer_test_file(&t, pipeline, &model, artefact, err, errsz);
-    if (rc == TB_OK)
-        rc = trainer_publish(cfg, artefact, summary, err, errsz);
+        if (rc != TB_OK)
+            goto done;
+    }
+    rc = trainer_publish(cfg, artefact, summary, err, errsz);
 
 done:
     free(x);
@@ -662,8 +692,8 @@ done:
     pipeline_destroy(pipeline);
     if (rc != TB_OK) {
         artefact_destroy(artefact);
+        artefact = NULL;
         *status = rc;
-        return NULL;
     }
     return artefact;
 }

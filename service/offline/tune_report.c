@@ -535,8 +535,7 @@ static void fit_loss_axis(struct report_context *c)
     qsort(losses, n, sizeof(*losses), compare_doubles);
     if (n == 0) {
         axis_fit_linear(&c->loss, 1, 0);
-        free(losses);
-        return;
+        goto done;
     }
     double min = losses[0], max = losses[n - 1];
     double q = sorted_quantile(losses, n, CLIP_QUANTILE);
@@ -551,6 +550,7 @@ static void fit_loss_axis(struct report_context *c)
         c->nclipped = 0;
         axis_fit_linear(&c->loss, min, max);
     }
+done:
     free(losses);
 }
 

@@ -192,15 +192,15 @@ static int tune_value_text(struct tune_loader *l, const char *key, const yaml_no
         const yaml_node_t *item = yaml_document_get_node(l->doc, *it);
         if (item->type != YAML_SCALAR_NODE) {
             rc = tune_fail(l, yaml_file_line(item), "%s: expected a list of values", key);
-            goto cleanup;
+            goto done;
         }
         rc = tune_scalar_text(l, item, key, &item_text);
         if (rc != TB_OK)
-            goto cleanup;
+            goto done;
         if (strchr(item_text, ',')) {
             rc = tune_fail(l, yaml_file_line(item), "%s: list item '%s' contains a comma", key,
                            item_text);
-            goto cleanup;
+            goto done;
         }
         size_t add = strlen(item_text);
         joined = mem_realloc(joined, len + (len ? 1 : 0) + add + 1);
@@ -211,7 +211,7 @@ static int tune_value_text(struct tune_loader *l, const char *key, const yaml_no
     }
     *text = joined;
     joined = NULL;
-cleanup:
+done:
     free(joined);
     return rc;
 }
@@ -473,19 +473,19 @@ static int tune_load_key_choice(struct tune_loader *l, const char *key, const ya
                            "%s: option %zu is a mapping; a conditional choice needs a name that "
                            "is not a configuration key",
                            key, k);
-            goto cleanup;
+            goto done;
         }
         rc = tune_value_text(l, key, item, &labels[k]);
         if (rc != TB_OK)
-            goto cleanup;
+            goto done;
         rc = tune_try_value(l, yaml_file_line(item), key, labels[k], NULL);
         if (rc != TB_OK)
-            goto cleanup;
+            goto done;
         for (size_t j = 0; j < k; j++) {
             if (strcmp(labels[j], labels[k]) == 0) {
                 rc = tune_fail(l, yaml_file_line(item), "%s: option '%s' is given twice", key,
                                labels[k]);
-                goto cleanup;
+                goto done;
             }
         }
     }
@@ -495,7 +495,7 @@ static int tune_load_key_choice(struct tune_loader *l, const char *key, const ya
     int index = tune_add_param(l, yaml_file_line(args), parent, option, &p, key, labels);
     labels = NULL; /* the space has them, or freed them */
     rc = index < 0 ? index : TB_OK;
-cleanup:
+done:
     free(name);
     tune_free_strings(labels, n);
     return rc;
@@ -571,11 +571,11 @@ static int tune_load_branches(struct tune_loader *l, const char *name, const yam
                            "'%s' is not a configuration key, so the options of its choice must be "
                            "mappings (branches)",
                            name);
-            goto cleanup;
+            goto done;
         }
         rc = tune_branch_constant(l, item, &constants[k]);
         if (rc != TB_OK)
-            goto cleanup;
+            goto done;
     }
     /* A first constant's value labels its branch unless another branch starts with it too; the
      * others are labelled with their index. Should that still give two equal labels (a constant
@@ -602,7 +602,7 @@ static int tune_load_branches(struct tune_loader *l, const char *name, const yam
     labels = NULL; /* the space has them, or freed them */
     if (index < 0) {
         rc = index;
-        goto cleanup;
+        goto done;
     }
     const struct tune_param *added = &l->space->params[index];
     for (size_t k = 0; k < n; k++) {
@@ -614,14 +614,39 @@ static int tune_load_branches(struct tune_loader *l, const char *name, const yam
         snprintf(branch_prefix, len, "%s=%s/", full_name, added->labels[k]);
         rc = tune_load_mapping(l, item, index, (int)k, branch_prefix, depth + 1);
         if (rc != TB_OK)
-            goto cleanup;
+            goto done;
         added = &l->space->params[index]; /* params may have moved */
     }
-cleanup:
+done:
     free(branch_prefix);
     free(full_name);
     tune_free_strings(constants, n);
     tune_free_strings(labels, n);
+    return rc;
+}
+
+/* Loads `key: value` with value a constant: a scalar, or a list for a list key. */
+static int tune_load_constant(struct tune_loader *l, const char *key, const yaml_node_t *value,
+                              int parent, int option)
+{
+    char *text = NULL;
+    int rc = tune_value_text(l, key, value, &text);
+    if (rc != TB_OK)
+        goto done;
+    rc = tune_try_value(l, yaml_file_line(value), key, text, NULL);
+    if (rc != TB_OK)
+        goto done;
+    struct tune_space *space = l->space;
+    mem_grow((void **)&space->constants, &space->constants_cap, space->nconstants + 1,
+             sizeof *space->constants);
+    space->constants[space->nconstants++] =
+        (struct tune_constant){.key = mem_strdup(key),
+                               .text = text,
+                               .parent = parent,
+                               .parent_option = parent == TPE_ROOT ? -1 : option};
+    text = NULL; /* the space has it */
+done:
+    free(text);
     return rc;
 }
 
@@ -654,23 +679,7 @@ static int tune_load_key(struct tune_loader *l, const char *key, const yaml_node
                          "qloguniform, normal, randint or choice)",
                          key, kind_text);
     }
-    char *text = NULL;
-    rc = tune_value_text(l, key, value, &text);
-    if (rc == TB_OK)
-        rc = tune_try_value(l, yaml_file_line(value), key, text, NULL);
-    if (rc != TB_OK) {
-        free(text);
-        return rc;
-    }
-    struct tune_space *space = l->space;
-    mem_grow((void **)&space->constants, &space->constants_cap, space->nconstants + 1,
-             sizeof *space->constants);
-    space->constants[space->nconstants++] =
-        (struct tune_constant){.key = mem_strdup(key),
-                               .text = text,
-                               .parent = parent,
-                               .parent_option = parent == TPE_ROOT ? -1 : option};
-    return TB_OK;
+    return tune_load_constant(l, key, value, parent, option);
 }
 
 /* Loads the entries of a mapping: the top level (parent TPE_ROOT) or option `option` of the
@@ -720,12 +729,12 @@ struct tune_space *tune_space_load(const char *path, char *err, size_t errsz)
     const yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (!root || yaml_file_is_null(root)) {
         rc = tb_fail(err, errsz, TB_CONFIG, "%s: the search space is empty", path);
-        goto cleanup;
+        goto done;
     }
     if (root->type != YAML_MAPPING_NODE) {
         rc = tb_fail(err, errsz, TB_CONFIG, "%s:%zu: expected a mapping at the top", path,
                      yaml_file_line(root));
-        goto cleanup;
+        goto done;
     }
     space = mem_calloc(1, sizeof *space);
     space->tpe = tpe_space_new();
@@ -735,7 +744,7 @@ struct tune_space *tune_space_load(const char *path, char *err, size_t errsz)
     if (rc == TB_OK && space->nparams == 0)
         rc = tb_fail(err, errsz, TB_CONFIG,
                      "%s: the search space has no parameter (no distribution and no choice)", path);
-cleanup:
+done:
     free(loader.settings);
     config_destroy(loader.scratch);
     yaml_document_delete(&doc);
@@ -820,15 +829,15 @@ int tune_space_apply(const struct tune_space *space, const double *values, struc
     struct config *scratch = NULL;
     int rc = tune_check_values(space, values, active, err, errsz);
     if (rc != TB_OK)
-        goto cleanup;
+        goto done;
     /* A key's checks do not depend on the other keys, so values a fresh configuration takes are
      * taken by cfg too: trying them first leaves cfg untouched on failure. */
     scratch = config_new();
     rc = tune_set_values(space, values, active, scratch, err, errsz);
     if (rc != TB_OK)
-        goto cleanup;
+        goto done;
     rc = tune_set_values(space, values, active, cfg, err, errsz);
-cleanup:
+done:
     config_destroy(scratch);
     free(active);
     return rc;
@@ -839,7 +848,7 @@ json_t *tune_space_values_json(const struct tune_space *space, const double *val
     bool *active = mem_calloc(space->nparams, sizeof *active);
     json_t *object = json_object();
     if (!object)
-        goto cleanup;
+        goto done;
     for (size_t i = 0; i < space->nparams; i++) {
         const struct tune_param *p = &space->params[i];
         double v = values[i];
@@ -864,10 +873,10 @@ json_t *tune_space_values_json(const struct tune_space *space, const double *val
         if (json_object_set_new(object, def.name, item) != 0) {
             json_decref(object);
             object = NULL;
-            goto cleanup;
+            goto done;
         }
     }
-cleanup:
+done:
     free(active);
     return object;
 }
@@ -891,14 +900,14 @@ int tune_space_values_from_json(const struct tune_space *space, const json_t *ob
         int index = tpe_space_find(space->tpe, name);
         if (index < 0) {
             rc = tb_fail(err, errsz, TB_PARSE, "trial values: unknown parameter '%s'", name);
-            goto cleanup;
+            goto done;
         }
         const struct tune_param *p = &space->params[index];
         if (p->kind != TPE_CHOICE) {
             if (!json_is_number(item)) {
                 rc = tb_fail(err, errsz, TB_PARSE, "trial values: parameter '%s' is not a number",
                              name);
-                goto cleanup;
+                goto done;
             }
             values[index] = json_number_value(item);
             continue;
@@ -907,7 +916,7 @@ int tune_space_values_from_json(const struct tune_space *space, const json_t *ob
         if (!label) {
             rc = tb_fail(err, errsz, TB_PARSE,
                          "trial values: parameter '%s' is not a string (an option's label)", name);
-            goto cleanup;
+            goto done;
         }
         for (size_t k = 0; k < p->noptions && isnan(values[index]); k++)
             if (strcmp(p->labels[k], label) == 0)
@@ -916,7 +925,7 @@ int tune_space_values_from_json(const struct tune_space *space, const json_t *ob
             rc = tb_fail(err, errsz, TB_PARSE,
                          "trial values: parameter '%s': '%s' is not one of its options", name,
                          label);
-            goto cleanup;
+            goto done;
         }
     }
     active = mem_calloc(space->nparams, sizeof *active);
@@ -933,9 +942,9 @@ int tune_space_values_from_json(const struct tune_space *space, const json_t *ob
             rc = tb_fail(err, errsz, TB_PARSE,
                          "trial values: parameter '%s' is given, but its branch is not chosen",
                          def.name);
-        goto cleanup;
+        goto done;
     }
-cleanup:
+done:
     free(active);
     return rc;
 }

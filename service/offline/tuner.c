@@ -41,6 +41,9 @@ struct tuner {
     const struct config *cfg;
     const struct tune_space *space;
     const char *exe;
+    tuner_event_fn *on_event; /* NULL: nobody listens */
+    void *opaque;
+    const char *log_path; /* the result's */
     struct tpe_study *study;
     size_t nparams;
     char *metric;    /* tune.loss without its "1-" */
@@ -63,10 +66,9 @@ struct tuner {
     int best; /* in tell order, which decides stopping */
     double best_loss;
     size_t since_best;
-    int shown_best; /* in finishing order, for the progress line */
+    int shown_best; /* in finishing order, for the progress events */
     double shown_best_loss;
     FILE *log;
-    bool tty;
     int64_t started_ms;
     int status; /* the first I/O error of a worker thread */
     char err[512];
@@ -109,6 +111,52 @@ static void tuner_grow(struct tuner *t, size_t id)
     t->ntrials = id + 1;
 }
 
+/* Reads line lineno of an earlier run's log (path) into its trial. Returns TB_OK, or TB_CONFIG
+ * with err naming the line. */
+static int tuner_resume_line(struct tuner *t, const char *path, size_t lineno, const char *line,
+                             char *err, size_t errsz)
+{
+    json_error_t jerr;
+    json_t *o = json_loads(line, 0, &jerr);
+    json_int_t id = -1;
+    const char *status = NULL, *error = NULL;
+    json_t *params = NULL;
+    double loss = NAN, seconds = 0;
+    char why[256];
+    int rc = TB_OK;
+    if (!o ||
+        json_unpack(o, "{s:I,s:s,s:o,s?F,s?F,s?s}", "trial", &id, "status", &status, "params",
+                    &params, "loss", &loss, "seconds", &seconds, "error", &error) != 0 ||
+        id < 0 || id >= TPE_MAX_TRIALS) {
+        rc = tb_fail(err, errsz, TB_CONFIG, "%s:%zu: not a trial record", path, lineno);
+        goto done;
+    }
+    tuner_grow(t, (size_t)id);
+    struct tuner_trial *tr = &t->trials[id];
+    if (tr->finished) {
+        rc = tb_fail(err, errsz, TB_CONFIG, "%s:%zu: trial %lld appears twice", path, lineno,
+                     (long long)id);
+        goto done;
+    }
+    if (tune_space_values_from_json(t->space, params, tr->values, t->nparams, why, sizeof why) !=
+        TB_OK) {
+        rc = tb_fail(err, errsz, TB_CONFIG,
+                     "%s:%zu: %s (is this log from another search space? move it away or "
+                     "set tune.resume: false)",
+                     path, lineno, why);
+        goto done;
+    }
+    tr->finished = true;
+    tr->ok = strcmp(status, "ok") == 0 && isfinite(loss);
+    tr->loss = loss;
+    tr->seconds = seconds;
+    tr->error = error ? mem_strdup(error) : NULL;
+    t->resumed++;
+done:
+    json_decref(o);
+    return rc;
+}
+
 /* Reads an earlier run's log back into the study, in id order: the search continues as if it had
  * not stopped. A log of another space, or damaged, is refused (naming the line), so that a
  * changed space is not silently mixed with old results. */
@@ -121,47 +169,8 @@ static int tuner_resume(struct tuner *t, const char *path, char *err, size_t err
     char *line = NULL;
     size_t cap = 0;
     int rc = TB_OK;
-    for (size_t lineno = 1; getline(&line, &cap, in) > 0; lineno++) {
-        json_error_t jerr;
-        json_t *o = json_loads(line, 0, &jerr);
-        json_int_t id = -1;
-        const char *status = NULL;
-        json_t *params = NULL;
-        double loss = NAN, seconds = 0;
-        const char *error = NULL;
-        if (!o ||
-            json_unpack(o, "{s:I,s:s,s:o,s?F,s?F,s?s}", "trial", &id, "status", &status, "params",
-                        &params, "loss", &loss, "seconds", &seconds, "error", &error) != 0 ||
-            id < 0 || id >= TPE_MAX_TRIALS) {
-            rc = tb_fail(err, errsz, TB_CONFIG, "%s:%zu: not a trial record", path, lineno);
-            json_decref(o);
-            break;
-        }
-        tuner_grow(t, (size_t)id);
-        struct tuner_trial *tr = &t->trials[id];
-        char why[256];
-        bool ok = strcmp(status, "ok") == 0;
-        if (tr->finished)
-            rc = tb_fail(err, errsz, TB_CONFIG, "%s:%zu: trial %lld appears twice", path, lineno,
-                         (long long)id);
-        else if (tune_space_values_from_json(t->space, params, tr->values, t->nparams, why,
-                                             sizeof why) != TB_OK)
-            rc = tb_fail(err, errsz, TB_CONFIG,
-                         "%s:%zu: %s (is this log from another search space? move it away or "
-                         "set tune.resume: false)",
-                         path, lineno, why);
-        if (rc != TB_OK) {
-            json_decref(o);
-            break;
-        }
-        tr->finished = true;
-        tr->ok = ok && isfinite(loss);
-        tr->loss = loss;
-        tr->seconds = seconds;
-        tr->error = error ? mem_strdup(error) : NULL;
-        t->resumed++;
-        json_decref(o);
-    }
+    for (size_t lineno = 1; rc == TB_OK && getline(&line, &cap, in) > 0; lineno++)
+        rc = tuner_resume_line(t, path, lineno, line, err, errsz);
     free(line);
     fclose(in);
     return rc;
@@ -245,12 +254,20 @@ static int tuner_write_config(const struct tuner *t, const double *values, const
 {
     struct config *cfg = config_new();
     int rc = config_load_file(cfg, t->base_path, err, errsz);
-    if (rc == TB_OK && values)
+    if (rc != TB_OK)
+        goto done;
+    if (values) {
         rc = tune_space_apply(t->space, values, cfg, err, errsz);
-    for (size_t i = 0; rc == TB_OK && overrides && overrides[i]; i += 2)
+        if (rc != TB_OK)
+            goto done;
+    }
+    for (size_t i = 0; overrides && overrides[i]; i += 2) {
         rc = config_set(cfg, overrides[i], overrides[i + 1], "tune", err, errsz);
-    if (rc == TB_OK)
-        rc = tuner_write_file(cfg, path, err, errsz);
+        if (rc != TB_OK)
+            goto done;
+    }
+    rc = tuner_write_file(cfg, path, err, errsz);
+done:
     config_destroy(cfg);
     return rc;
 }
@@ -321,39 +338,92 @@ static int tuner_loss(struct tuner *t, const char *artefact_path, double *loss, 
                      "tune.loss: the manifest has no metric '%s' (it has %s); set train.folds "
                      "or train.split for cv_ or holdout_ metrics",
                      t->metric, names);
-    } else {
-        *loss = t->complement ? 1.0 - value : value;
-        if (!isfinite(*loss))
-            rc = tb_fail(err, errsz, TB_PARSE, "the loss is %g", *loss);
+        goto done;
     }
+    *loss = t->complement ? 1.0 - value : value;
+    if (!isfinite(*loss))
+        rc = tb_fail(err, errsz, TB_PARSE, "the loss is %g", *loss);
+done:
     artefact_destroy(a);
     return rc;
 }
 
-/* Prints the progress after a trial: one line per trial, or one line kept up to date. */
-static void tuner_progress(struct tuner *t, size_t id)
+/* Reports an event with the fields every event has, and those of its kind set by the caller. */
+static void tuner_notify(const struct tuner *t, struct tuner_event *event)
+{
+    event->log_path = t->log_path;
+    if (t->on_event)
+        t->on_event(event, t->opaque);
+}
+
+/* Reports that trial id finished, with the progress of the job. Called with the lock held. */
+static void tuner_notify_trial(struct tuner *t, size_t id)
 {
     const struct tuner_trial *tr = &t->trials[id];
     size_t done = t->resumed + t->finished_now, total = (size_t)t->cfg->tune.trials;
     double elapsed = (double)(clock_monotonic_ms() - t->started_ms) / 1000.0;
     double rate = elapsed > 0 ? (double)t->finished_now / elapsed : 0;
-    double eta = rate > 0 && total > done ? (double)(total - done) / rate : 0;
-    char best[64] = "none yet";
-    if (t->shown_best >= 0)
-        snprintf(best, sizeof best, "%.6g (trial %d)", t->shown_best_loss, t->shown_best);
-    char now[128];
-    if (tr->ok)
-        snprintf(now, sizeof now, "trial %zu: loss %.6g in %.1f s", id, tr->loss, tr->seconds);
-    else
-        snprintf(now, sizeof now, "trial %zu failed: %.80s", id, tr->error ? tr->error : "");
-    if (t->tty) {
-        printf("\r\033[K[%zu/%zu] best %s | %.2f trials/s | ETA %.0f s | %s", done, total, best,
-               rate, eta, now);
-    } else {
-        printf("[%zu/%zu] %s; best %s; %.2f trials/s, ETA %.0f s\n", done, total, now, best, rate,
-               eta);
+    struct tuner_event event = {
+        .kind = TUNER_EVENT_TRIAL,
+        .trial = id,
+        .ok = tr->ok,
+        .loss = tr->loss,
+        .seconds = tr->seconds,
+        .error = tr->ok ? NULL : tr->error,
+        .done = done,
+        .total = total,
+        .best_trial = t->shown_best,
+        .best_loss = t->shown_best_loss,
+        .trials_per_s = rate,
+        .eta_s = rate > 0 && total > done ? (double)(total - done) / rate : 0,
+    };
+    tuner_notify(t, &event);
+}
+
+/* Runs trial id with values, unlocked: writes its configuration, trains it in a child process and
+ * reads its loss. Returns TB_OK with *loss, or an error with err saying why the trial failed. */
+static int tuner_run_trial(struct tuner *t, int id, const double *values, double *loss, char *err,
+                           size_t errsz)
+{
+    char config[1100], artefact[1100], log_path[1100];
+    snprintf(config, sizeof config, "%s/%d.yaml", t->trial_dir, id);
+    snprintf(artefact, sizeof artefact, "%s/%d.avro", t->trial_dir, id);
+    snprintf(log_path, sizeof log_path, "%s/%d.log", t->trial_dir, id);
+    const char *overrides[] = {"train.output", artefact, "registry.directory", "", NULL};
+    int rc = tuner_write_config(t, values, config, overrides, err, errsz);
+    if (rc != TB_OK)
+        goto done;
+    rc = tuner_spawn(t, config, log_path, t->cfg->tune.trial_timeout_s, err, errsz);
+    if (rc != TB_OK)
+        goto done;
+    rc = tuner_loss(t, artefact, loss, err, errsz);
+done:
+    unlink(artefact); /* its loss is all the search needs of it */
+    return rc;
+}
+
+/* Records trial id's outcome (rc, and loss or err) in the trials, the log and the best shown, and
+ * reports it. Called with the lock held. */
+static void tuner_record(struct tuner *t, int id, int rc, double loss, int64_t started_ms,
+                         const char *err)
+{
+    struct tuner_trial *tr = &t->trials[id];
+    tr->finished = true;
+    tr->ok = rc == TB_OK;
+    tr->loss = loss;
+    tr->seconds = (double)(clock_monotonic_ms() - started_ms) / 1000.0;
+    tr->error = rc == TB_OK ? NULL : mem_strdup(err);
+    t->finished_now++;
+    if (tuner_log_append(t, (size_t)id) != TB_OK && t->status == TB_OK) {
+        t->status = tb_fail(t->err, sizeof t->err, TB_IO, "cannot write the trials log: %s",
+                            strerror(errno));
+        t->stopping = true;
     }
-    fflush(stdout);
+    if (tr->ok && (t->shown_best < 0 || loss < t->shown_best_loss)) {
+        t->shown_best = id;
+        t->shown_best_loss = loss;
+    }
+    tuner_notify_trial(t, (size_t)id);
 }
 
 /* A worker thread: asks, runs, records, until the search is done. */
@@ -394,43 +464,18 @@ static void *tuner_worker(void *arg)
         t->asked_now++;
         pthread_mutex_unlock(&t->lock);
 
-        int64_t started = clock_monotonic_ms();
-        char config[1100], artefact[1100], log_path[1100], err[512];
+        int64_t started_ms = clock_monotonic_ms();
+        char err[512];
         double loss = NAN;
-        snprintf(config, sizeof config, "%s/%d.yaml", t->trial_dir, id);
-        snprintf(artefact, sizeof artefact, "%s/%d.avro", t->trial_dir, id);
-        snprintf(log_path, sizeof log_path, "%s/%d.log", t->trial_dir, id);
-        const char *overrides[] = {"train.output", artefact, "registry.directory", "", NULL};
-        int rc = tuner_write_config(t, values, config, overrides, err, sizeof err);
-        if (rc == TB_OK)
-            rc = tuner_spawn(t, config, log_path, cfg->tune.trial_timeout_s, err, sizeof err);
-        if (rc == TB_OK)
-            rc = tuner_loss(t, artefact, &loss, err, sizeof err);
-        unlink(artefact);
+        int rc = tuner_run_trial(t, id, values, &loss, err, sizeof err);
 
         pthread_mutex_lock(&t->lock);
-        struct tuner_trial *tr = &t->trials[id];
         if (signals_stop_requested()) {
             /* Not recorded: a resumed run asks for it again. */
             t->stopping = true;
             break;
         }
-        tr->finished = true;
-        tr->ok = rc == TB_OK;
-        tr->loss = loss;
-        tr->seconds = (double)(clock_monotonic_ms() - started) / 1000.0;
-        tr->error = rc == TB_OK ? NULL : mem_strdup(err);
-        t->finished_now++;
-        if (tuner_log_append(t, (size_t)id) != TB_OK && t->status == TB_OK) {
-            t->status = tb_fail(t->err, sizeof t->err, TB_IO, "cannot write the trials log: %s",
-                                strerror(errno));
-            t->stopping = true;
-        }
-        if (tr->ok && (t->shown_best < 0 || loss < t->shown_best_loss)) {
-            t->shown_best = id;
-            t->shown_best_loss = loss;
-        }
-        tuner_progress(t, (size_t)id);
+        tuner_record(t, id, rc, loss, started_ms, err);
         pthread_cond_broadcast(&t->changed);
     }
     pthread_cond_broadcast(&t->changed);
@@ -481,6 +526,31 @@ static int tuner_mkdir(const char *path, char *err, size_t errsz)
     return TB_OK;
 }
 
+/* The best trial's values as YAML lines ("key: value"), for the report; the caller frees it.
+ * NULL when no trial succeeded, or when the text cannot be built. */
+static char *tuner_best_yaml(const struct tuner *t)
+{
+    if (t->best < 0)
+        return NULL;
+    char *yaml = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&yaml, &len);
+    if (!mem)
+        return NULL;
+    json_t *best = tune_space_values_json(t->space, t->trials[t->best].values);
+    const char *key;
+    json_t *value;
+    json_object_foreach(best, key, value)
+    {
+        char *text = json_dumps(value, JSON_ENCODE_ANY);
+        fprintf(mem, "%s: %s\n", key, text ? text : "null");
+        free(text);
+    }
+    json_decref(best);
+    fclose(mem);
+    return yaml;
+}
+
 /* The report beside the log. */
 static int tuner_report(const struct tuner *t, const char *path, const char *summary, char *err,
                         size_t errsz)
@@ -513,22 +583,7 @@ static int tuner_report(const struct tuner *t, const char *path, const char *sum
             .error = tr->error,
         };
     }
-    char *best_yaml = NULL;
-    if (t->best >= 0) {
-        json_t *best = tune_space_values_json(t->space, t->trials[t->best].values);
-        size_t len = 0;
-        FILE *mem = open_memstream(&best_yaml, &len);
-        const char *key;
-        json_t *value;
-        json_object_foreach(best, key, value)
-        {
-            char *text = json_dumps(value, JSON_ENCODE_ANY);
-            fprintf(mem, "%s: %s\n", key, text ? text : "null");
-            free(text);
-        }
-        fclose(mem);
-        json_decref(best);
-    }
+    char *best_yaml = tuner_best_yaml(t);
     char title[256];
     snprintf(title, sizeof title, "%s: %s search, %zu trials", t->cfg->train.model_name,
              t->cfg->tune.algorithm, n);
@@ -553,22 +608,156 @@ static int tuner_report(const struct tuner *t, const char *path, const char *sum
     return rc;
 }
 
+/* Frees what t holds; t itself is the caller's. */
 static void tuner_free(struct tuner *t)
 {
+    for (size_t i = 0; t->env && t->env[i]; i++)
+        free(t->env[i]);
+    free(t->env);
+    if (t->log)
+        fclose(t->log);
     for (size_t i = 0; i < t->ntrials; i++) {
         free(t->trials[i].values);
         free(t->trials[i].error);
     }
     free(t->trials);
-    for (size_t i = 0; t->env && t->env[i]; i++)
-        free(t->env[i]);
-    free(t->env);
-    free(t->metric);
     tpe_study_destroy(t->study);
-    if (t->log)
-        fclose(t->log);
+    free(t->metric);
     pthread_cond_destroy(&t->changed);
     pthread_mutex_destroy(&t->lock);
+}
+
+/* The file names of the job, in result and t, from tune.directory and the model's name. */
+static void tuner_paths(struct tuner *t, struct tuner_result *result)
+{
+    const struct config *cfg = t->cfg;
+    const char *dir = cfg->tune.directory, *name = cfg->train.model_name;
+    snprintf(result->log_path, sizeof result->log_path, "%s/%s-trials.jsonl", dir, name);
+    snprintf(result->report_path, sizeof result->report_path, "%s/%s-report.html", dir, name);
+    snprintf(result->best_config_path, sizeof result->best_config_path, "%s/%s-best.yaml", dir,
+             name);
+    snprintf(result->best_artefact_path, sizeof result->best_artefact_path, "%s/%s-best.avro", dir,
+             name);
+    snprintf(t->base_path, sizeof t->base_path, "%s/%s-base.yaml", dir, name);
+    snprintf(t->trial_dir, sizeof t->trial_dir, "%s/%s-trials", dir, name);
+    t->log_path = result->log_path;
+}
+
+/* Checks tune.loss and tune.loss_threshold, makes the trials' directory, writes the base
+ * configuration and makes the study. Returns TB_OK, or TB_CONFIG or TB_IO with err. */
+static int tuner_prepare(struct tuner *t, char *err, size_t errsz)
+{
+    const struct config *cfg = t->cfg;
+    t->nparams = tpe_space_size(tune_space_tpe(t->space));
+    t->complement = strncmp(cfg->tune.loss, "1-", 2) == 0;
+    t->metric = mem_strdup(cfg->tune.loss + (t->complement ? 2 : 0));
+    if (!t->metric[0])
+        return tb_fail(err, errsz, TB_CONFIG, "tune.loss: empty");
+    if (cfg->tune.loss_threshold[0]) {
+        char *end;
+        t->threshold = strtod(cfg->tune.loss_threshold, &end);
+        t->has_threshold = true;
+        if (*end || !isfinite(t->threshold))
+            return tb_fail(err, errsz, TB_CONFIG, "tune.loss_threshold: '%s' is not a number",
+                           cfg->tune.loss_threshold);
+    }
+    int rc = tuner_mkdir(t->trial_dir, err, errsz);
+    if (rc != TB_OK)
+        return rc;
+    rc = tuner_write_file(cfg, t->base_path, err, errsz);
+    if (rc != TB_OK)
+        return rc;
+    struct tpe_options options = tpe_options_default();
+    options.n_startup = (size_t)cfg->tune.startup_trials;
+    t->study = tpe_study_new(tune_space_tpe(t->space),
+                             strcmp(cfg->tune.algorithm, "random") == 0 ? TPE_RANDOM : TPE_TPE,
+                             (uint64_t)cfg->tune.seed, &options, err, errsz);
+    return t->study ? TB_OK : TB_CONFIG;
+}
+
+/* Forgets trial n and every trial after it. */
+static void tuner_truncate(struct tuner *t, size_t n)
+{
+    for (size_t i = n; i < t->ntrials; i++) {
+        free(t->trials[i].values);
+        free(t->trials[i].error);
+        if (t->trials[i].finished)
+            t->resumed--;
+    }
+    t->ntrials = n;
+}
+
+/* Opens the trials log: with tune.resume, reads the earlier run's trials back and tells them to
+ * the study, then writes the log again with what was kept, to append the new trials to. */
+static int tuner_open_log(struct tuner *t, char *err, size_t errsz)
+{
+    if (t->cfg->tune.resume) {
+        int rc = tuner_resume(t, t->log_path, err, errsz);
+        if (rc != TB_OK)
+            return rc;
+    }
+    /* The resumed trials are told in id order up to the first gap. */
+    while (t->next_tell < t->ntrials && t->trials[t->next_tell].finished)
+        tuner_tell_next(t);
+    if (t->next_tell < t->ntrials) {
+        /* A trial was running when the earlier run stopped: the ones after it are run again
+         * (with one seed they are proposed the same), so that the ids go on without a gap. */
+        struct tuner_event event = {
+            .kind = TUNER_EVENT_UNFINISHED, .trial = t->next_tell, .best_trial = -1};
+        tuner_notify(t, &event);
+        tuner_truncate(t, t->next_tell);
+    }
+    t->log = fopen(t->log_path, "w");
+    if (!t->log)
+        return tb_fail(err, errsz, TB_IO, "%s: %s", t->log_path, strerror(errno));
+    for (size_t i = 0; i < t->ntrials; i++)
+        if (tuner_log_append(t, i) != TB_OK)
+            return tb_fail(err, errsz, TB_IO, "%s: %s", t->log_path, strerror(errno));
+    if (t->resumed) {
+        struct tuner_event event = {
+            .kind = TUNER_EVENT_RESUMED,
+            .done = t->resumed,
+            .total = (size_t)t->cfg->tune.trials,
+            .best_trial = t->best,
+            .best_loss = t->best_loss,
+        };
+        tuner_notify(t, &event);
+    }
+    return TB_OK;
+}
+
+/* Runs the trials, tune.parallelism at once, until the budget is spent, a stopping rule holds or
+ * an interrupt comes; then tells the study the trials left and sets t->stopped. Returns TB_OK, or
+ * the first error of a trial thread (or TB_IO when none could start) with err. */
+static int tuner_search(struct tuner *t, char *err, size_t errsz)
+{
+    const struct config *cfg = t->cfg;
+    t->shown_best = t->best;
+    t->shown_best_loss = t->best_loss;
+    t->env = tuner_env(cfg->tune.parallelism);
+    t->started_ms = clock_monotonic_ms();
+
+    size_t nthreads = (size_t)cfg->tune.parallelism;
+    pthread_t *threads = mem_calloc(nthreads, sizeof *threads);
+    size_t started = 0;
+    for (; started < nthreads; started++)
+        if (pthread_create(&threads[started], NULL, tuner_worker, t) != 0)
+            break;
+    for (size_t i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    free(threads);
+    struct tuner_event over = {.kind = TUNER_EVENT_TRIALS_OVER, .best_trial = -1};
+    tuner_notify(t, &over);
+
+    while (t->next_tell < t->ntrials && t->trials[t->next_tell].finished && !t->stopped)
+        tuner_tell_next(t);
+    if (!t->stopped)
+        t->stopped = signals_stop_requested() ? "interrupted" : "budget";
+    if (started == 0)
+        return tb_fail(err, errsz, TB_IO, "cannot start a trial thread");
+    if (t->status != TB_OK)
+        return tb_fail(err, errsz, t->status, "%s", t->err);
+    return TB_OK;
 }
 
 /* Refits the best trial's configuration on every training row (the training side of train.split,
@@ -585,130 +774,73 @@ static int tuner_refit(struct tuner *t, struct tuner_result *result, char *err, 
         cfg->tune.publish ? cfg->registry.directory : "",
         NULL,
     };
+    struct config *best = NULL;
+    struct artefact *a = NULL;
+    struct trainer_summary summary = {0};
     int rc = tuner_write_config(t, t->trials[t->best].values, result->best_config_path, overrides,
                                 err, errsz);
     if (rc != TB_OK)
-        return rc;
-    struct config *best = config_new();
+        goto done;
+    best = config_new();
     rc = config_load_file(best, result->best_config_path, err, errsz);
-    struct trainer_summary summary = {0};
-    struct artefact *a = rc == TB_OK ? trainer_run(best, &summary, &rc, err, errsz) : NULL;
-    if (a) {
+    if (rc != TB_OK)
+        goto done;
+    a = trainer_run(best, &summary, &rc, err, errsz);
+    if (a)
         result->published = summary.published;
-        artefact_destroy(a);
-    }
+done:
+    artefact_destroy(a);
     config_destroy(best);
-    return a ? TB_OK : rc;
+    return rc;
+}
+
+/* Writes the report of the trials (when there are any); a failure is logged, and clears
+ * result->report_path. */
+static void tuner_write_report(const struct tuner *t, struct tuner_result *result)
+{
+    const struct config *cfg = t->cfg;
+    if (result->trials == 0)
+        return;
+    char summary[1024], why[512];
+    snprintf(summary, sizeof summary,
+             "%zu trials (%zu resumed, %zu failed), %s, parallelism %d, seed %lld, loss %s; "
+             "stopped: %s. Best: trial %d, loss %.6g. %s",
+             result->trials, result->resumed, result->failed, cfg->tune.algorithm,
+             cfg->tune.parallelism, cfg->tune.seed, cfg->tune.loss, t->stopped, t->best,
+             t->best_loss, result->published ? "Refitted on all training rows and published." : "");
+    if (tuner_report(t, result->report_path, summary, why, sizeof why) != TB_OK) {
+        log_warn("report: %s", why);
+        result->report_path[0] = '\0';
+    }
 }
 
 int tuner_run(const struct config *cfg, const struct tune_space *space, const char *exe,
-              struct tuner_result *result, char *err, size_t errsz)
+              tuner_event_fn *on_event, void *opaque, struct tuner_result *result, char *err,
+              size_t errsz)
 {
     memset(result, 0, sizeof *result);
     result->best_trial = -1;
-    struct tuner t = {.cfg = cfg, .space = space, .exe = exe, .best = -1, .shown_best = -1};
+    struct tuner t = {
+        .cfg = cfg,
+        .space = space,
+        .exe = exe,
+        .on_event = on_event,
+        .opaque = opaque,
+        .best = -1,
+        .shown_best = -1,
+    };
     pthread_mutex_init(&t.lock, NULL);
     pthread_cond_init(&t.changed, NULL);
-    t.nparams = tpe_space_size(tune_space_tpe(space));
-    t.complement = strncmp(cfg->tune.loss, "1-", 2) == 0;
-    t.metric = mem_strdup(cfg->tune.loss + (t.complement ? 2 : 0));
-    int rc = TB_OK;
-    if (!t.metric[0])
-        rc = tb_fail(err, errsz, TB_CONFIG, "tune.loss: empty");
-    if (rc == TB_OK && cfg->tune.loss_threshold[0]) {
-        char *end;
-        t.threshold = strtod(cfg->tune.loss_threshold, &end);
-        t.has_threshold = true;
-        if (*end || !isfinite(t.threshold))
-            rc = tb_fail(err, errsz, TB_CONFIG, "tune.loss_threshold: '%s' is not a number",
-                         cfg->tune.loss_threshold);
-    }
-    const char *name = cfg->train.model_name;
-    snprintf(result->log_path, sizeof result->log_path, "%s/%s-trials.jsonl", cfg->tune.directory,
-             name);
-    snprintf(result->report_path, sizeof result->report_path, "%s/%s-report.html",
-             cfg->tune.directory, name);
-    snprintf(result->best_config_path, sizeof result->best_config_path, "%s/%s-best.yaml",
-             cfg->tune.directory, name);
-    snprintf(result->best_artefact_path, sizeof result->best_artefact_path, "%s/%s-best.avro",
-             cfg->tune.directory, name);
-    snprintf(t.base_path, sizeof t.base_path, "%s/%s-base.yaml", cfg->tune.directory, name);
-    snprintf(t.trial_dir, sizeof t.trial_dir, "%s/%s-trials", cfg->tune.directory, name);
-    if (rc == TB_OK)
-        rc = tuner_mkdir(t.trial_dir, err, errsz);
-    if (rc == TB_OK)
-        rc = tuner_write_file(cfg, t.base_path, err, errsz);
-    struct tpe_options options = tpe_options_default();
-    options.n_startup = (size_t)cfg->tune.startup_trials;
-    if (rc == TB_OK) {
-        t.study = tpe_study_new(tune_space_tpe(space),
-                                strcmp(cfg->tune.algorithm, "random") == 0 ? TPE_RANDOM : TPE_TPE,
-                                (uint64_t)cfg->tune.seed, &options, err, errsz);
-        if (!t.study)
-            rc = TB_CONFIG;
-    }
-    if (rc == TB_OK && cfg->tune.resume)
-        rc = tuner_resume(&t, result->log_path, err, errsz);
-    /* The resumed trials are told in id order up to the first gap (a trial that was running
-     * when the earlier run stopped is asked again). */
-    while (rc == TB_OK && t.next_tell < t.ntrials && t.trials[t.next_tell].finished)
-        tuner_tell_next(&t);
-    if (rc == TB_OK && t.next_tell < t.ntrials) {
-        /* A trial was running when the earlier run stopped: the ones after it are run again
-         * (with one seed they are proposed the same), so that the ids go on without a gap. */
-        printf("tune: trial %zu of %s never finished; going on from it\n", t.next_tell,
-               result->log_path);
-        for (size_t i = t.next_tell; i < t.ntrials; i++) {
-            free(t.trials[i].values);
-            free(t.trials[i].error);
-            if (t.trials[i].finished)
-                t.resumed--;
-        }
-        t.ntrials = t.next_tell;
-    }
-    if (rc == TB_OK) {
-        /* The log is written again with what was kept. */
-        t.log = fopen(result->log_path, "w");
-        if (!t.log)
-            rc = tb_fail(err, errsz, TB_IO, "%s: %s", result->log_path, strerror(errno));
-        for (size_t i = 0; rc == TB_OK && i < t.ntrials; i++)
-            rc = tuner_log_append(&t, i);
-        if (rc != TB_OK && t.log)
-            rc = tb_fail(err, errsz, TB_IO, "%s: %s", result->log_path, strerror(errno));
-    }
-    if (rc != TB_OK) {
-        tuner_free(&t);
-        return rc;
-    }
-    if (t.resumed)
-        printf("tune: resuming %s: %zu trials done, best %.6g (trial %d)\n", result->log_path,
-               t.resumed, t.best_loss, t.best);
-    t.shown_best = t.best;
-    t.shown_best_loss = t.best_loss;
-    t.env = tuner_env(cfg->tune.parallelism);
-    t.tty = isatty(STDOUT_FILENO);
-    t.started_ms = clock_monotonic_ms();
+    tuner_paths(&t, result);
+    int rc = tuner_prepare(&t, err, errsz);
+    if (rc != TB_OK)
+        goto done;
+    rc = tuner_open_log(&t, err, errsz);
+    if (rc != TB_OK)
+        goto done;
+    rc = tuner_search(&t, err, errsz);
 
-    size_t nthreads = (size_t)cfg->tune.parallelism;
-    pthread_t *threads = mem_calloc(nthreads, sizeof *threads);
-    size_t started = 0;
-    for (; started < nthreads; started++)
-        if (pthread_create(&threads[started], NULL, tuner_worker, &t) != 0)
-            break;
-    for (size_t i = 0; i < started; i++)
-        pthread_join(threads[i], NULL);
-    free(threads);
-    if (t.tty)
-        printf("\n");
-    while (t.next_tell < t.ntrials && t.trials[t.next_tell].finished && !t.stopped)
-        tuner_tell_next(&t);
-    if (!t.stopped)
-        t.stopped = signals_stop_requested() ? "interrupted" : "budget";
-    if (started == 0)
-        rc = tb_fail(err, errsz, TB_IO, "cannot start a trial thread");
-    else if (t.status != TB_OK)
-        rc = tb_fail(err, errsz, t.status, "%s", t.err);
-
+    /* What the search found is the result whether or not it ended in an error. */
     result->trials = t.resumed + t.finished_now;
     result->resumed = t.resumed;
     for (size_t i = 0; i < t.ntrials; i++)
@@ -716,23 +848,10 @@ int tuner_run(const struct config *cfg, const struct tune_space *space, const ch
     result->best_trial = t.best;
     result->best_loss = t.best_loss;
     result->stopped = t.stopped;
-    bool refit = rc == TB_OK && t.best >= 0 && strcmp(t.stopped, "interrupted") != 0;
-    if (refit)
+    if (rc == TB_OK && t.best >= 0 && strcmp(t.stopped, "interrupted") != 0)
         rc = tuner_refit(&t, result, err, errsz);
-    char summary[1024];
-    snprintf(summary, sizeof summary,
-             "%zu trials (%zu resumed, %zu failed), %s, parallelism %d, seed %lld, loss %s; "
-             "stopped: %s. Best: trial %d, loss %.6g. %s",
-             result->trials, result->resumed, result->failed, cfg->tune.algorithm,
-             cfg->tune.parallelism, cfg->tune.seed, cfg->tune.loss, t.stopped, t.best, t.best_loss,
-             result->published ? "Refitted on all training rows and published." : "");
-    if (result->trials > 0) {
-        char why[512];
-        if (tuner_report(&t, result->report_path, summary, why, sizeof why) != TB_OK) {
-            log_warn("report: %s", why);
-            result->report_path[0] = '\0';
-        }
-    }
+    tuner_write_report(&t, result);
+done:
     tuner_free(&t);
     return rc;
 }

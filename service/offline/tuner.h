@@ -39,14 +39,48 @@ struct tuner_result {
     char log_path[1024], report_path[1024], best_config_path[1024], best_artefact_path[1024];
 };
 
+/* What a running job reports, in this order: UNFINISHED and RESUMED (each at most once, before
+ * any trial runs), a TRIAL per trial this run finishes, then TRIALS_OVER once the trial threads
+ * have ended (before the refit). */
+enum tuner_event_kind {
+    TUNER_EVENT_UNFINISHED,  /* the log stops at `trial`, which never finished: it and every trial
+                                after it run again */
+    TUNER_EVENT_RESUMED,     /* `done` trials were read back from the log (best_*: their best) */
+    TUNER_EVENT_TRIAL,       /* trial `trial` finished */
+    TUNER_EVENT_TRIALS_OVER, /* no trial runs any more */
+};
+
+/* The numbers of an event; the fields an event does not set are 0 (best_trial -1). */
+struct tuner_event {
+    enum tuner_event_kind kind;
+    const char *log_path; /* the trials log (every event) */
+    size_t trial;         /* UNFINISHED, TRIAL */
+    bool ok;              /* TRIAL: it gave a loss */
+    double loss;          /* TRIAL, when ok */
+    double seconds;       /* TRIAL: its wall time */
+    const char *error;    /* TRIAL, when not ok: why (never NULL then) */
+    size_t done, total;   /* RESUMED, TRIAL: trials finished (resumed ones too) of tune.trials */
+    int best_trial;       /* RESUMED, TRIAL: the best so far (a TRIAL event's in the order trials
+                             finished), -1 when none */
+    double best_loss;
+    double trials_per_s; /* TRIAL: trials this run finished per second of its wall time */
+    double eta_s;        /* TRIAL: until tune.trials at that rate; 0 when unknown */
+};
+
+/* Receives the events of tuner_run; opaque is the one given to it. TRIAL events come from the
+ * trial threads with the tuner's lock held, one at a time: the callback must return promptly and
+ * must not call back into the tuner. The event and its strings live only during the call. */
+typedef void tuner_event_fn(const struct tuner_event *event, void *opaque);
+
 /* Runs the job described by cfg (tune.*, and train.* / pipeline.* as the base of every trial)
- * over space, printing progress to stdout (a line per trial, or one updated line on a terminal).
+ * over space, reporting progress to on_event (with opaque; NULL: none) and printing nothing.
  * exe is the tributary binary the trials run. Returns TB_OK with *result filled (also when every
  * trial failed: then nothing is refitted), or an error with err: TB_CONFIG for a bad tune.* value
  * or a trials log that does not belong to this space, TB_IO when the directory or log cannot be
  * written. An interrupt (SIGINT, SIGTERM) stops the trials running, keeps the log and returns
  * TB_OK with stopped "interrupted" and no refit. */
 int tuner_run(const struct config *cfg, const struct tune_space *space, const char *exe,
-              struct tuner_result *result, char *err, size_t errsz);
+              tuner_event_fn *on_event, void *opaque, struct tuner_result *result, char *err,
+              size_t errsz);
 
 #endif

@@ -168,8 +168,7 @@ static void model_watch_start_topic(struct model_watch *watch)
                          rd_kafka_err2str(rd_kafka_last_error()));
                 for (int32_t q = 0; q < p; q++)
                     rd_kafka_consume_stop(watch->topic_handle, q);
-                rd_kafka_metadata_destroy(md);
-                return;
+                goto done;
             }
         }
         watch->npartitions = n;
@@ -183,6 +182,7 @@ static void model_watch_start_topic(struct model_watch *watch)
                  watch->topic, rd_kafka_err2str(why), MODEL_WATCH_METADATA_EVERY_MS);
         watch->topic_missing_logged = 1;
     }
+done:
     if (md)
         rd_kafka_metadata_destroy(md);
 }

@@ -71,11 +71,9 @@ struct live_model *live_model_load(struct artefact *artefact, const char *schema
                                    const struct config *cfg, char *err, size_t errsz)
 {
     const char *label = cfg->input.label;
-    struct online_model *online;
-    if (live_model_online(artefact, cfg, &online, err, errsz) != TB_OK) {
-        artefact_destroy(artefact);
-        return NULL;
-    }
+    struct online_model *online = NULL;
+    if (live_model_online(artefact, cfg, &online, err, errsz) != TB_OK)
+        goto fail;
     const struct pipeline_spec *spec = pipeline_spec(artefact_pipeline(artefact));
     size_t nfields = spec->nnumeric + spec->ncategorical + (label[0] ? 1 : 0), k = 0;
     struct avro_plan_field *fields = mem_calloc(nfields ? nfields : 1, sizeof *fields);
@@ -93,11 +91,8 @@ struct live_model *live_model_load(struct artefact *artefact, const char *schema
         fields[k++] = (struct avro_plan_field){.name = label};
     struct avro_plan *plan = avro_plan_new_fields(schema_json, fields, nfields, err, errsz);
     free(fields);
-    if (!plan) {
-        online_destroy(online);
-        artefact_destroy(artefact);
-        return NULL;
-    }
+    if (!plan)
+        goto fail;
     struct live_model *model = mem_calloc(1, sizeof *model);
     atomic_init(&model->refs, 1);
     model->artefact = artefact;
@@ -106,6 +101,11 @@ struct live_model *live_model_load(struct artefact *artefact, const char *schema
     model->residual = cfg->online.residual;
     snprintf(model->version, sizeof model->version, "%d", (int)artefact_version(artefact));
     return model;
+
+fail:
+    online_destroy(online);
+    artefact_destroy(artefact);
+    return NULL;
 }
 
 double live_model_offset(const struct live_model *model, const double *outputs)
@@ -184,6 +184,8 @@ bool live_model_slot_changed(struct live_model_slot *slot, unsigned generation)
 
 void live_model_slot_destroy(struct live_model_slot *slot)
 {
+    if (!slot)
+        return;
     live_model_release(slot->current);
     slot->current = NULL;
     pthread_mutex_destroy(&slot->lock);

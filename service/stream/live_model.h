@@ -77,7 +77,7 @@ struct live_model *live_model_slot_acquire(struct live_model_slot *slot, unsigne
 /* Whether the slot has swapped since the acquire that gave generation. */
 bool live_model_slot_changed(struct live_model_slot *slot, unsigned generation);
 
-/* Releases the slot's model and the lock. */
+/* Releases the slot's model and the lock; NULL is a no-op. */
 void live_model_slot_destroy(struct live_model_slot *slot);
 
 #endif

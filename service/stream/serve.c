@@ -409,25 +409,23 @@ static void serve_register_metrics(struct serve *s)
                    PROM_GAUGE, metric, 1, serve_collect_online, s);
 }
 
-int serve_new(const struct config *cfg, struct serve **out, char *err, size_t errsz)
+struct serve *serve_new(const struct config *cfg, int *status, char *err, size_t errsz)
 {
     /* Each worker thread runs its own BLAS calls on its own batch: OpenBLAS's
      * own threads would only compete with the workers for the cores. */
     openblas_set_num_threads(1);
     struct serve *s = mem_calloc(1, sizeof *s);
     s->cfg = cfg;
-    int status = serve_load_model(s, err, errsz);
-    if (status == TB_OK)
-        serve_register_metrics(s);
-    if (status == TB_OK)
-        status = serve_resolve_kafka(s, err, errsz);
-    if (status == TB_OK)
-        status = serve_watch_models(s, err, errsz);
-    if (status != TB_OK) {
-        serve_destroy(s);
-        *out = NULL;
-        return status;
-    }
+    *status = serve_load_model(s, err, errsz);
+    if (*status != TB_OK)
+        goto fail;
+    serve_register_metrics(s);
+    *status = serve_resolve_kafka(s, err, errsz);
+    if (*status != TB_OK)
+        goto fail;
+    *status = serve_watch_models(s, err, errsz);
+    if (*status != TB_OK)
+        goto fail;
     s->shared = (struct worker_shared){
         .cfg = cfg,
         .props = s->props,
@@ -441,8 +439,11 @@ int serve_new(const struct config *cfg, struct serve **out, char *err, size_t er
         .committed = &s->committed,
         .nworkers = &s->nworkers,
     };
-    *out = s;
-    return TB_OK;
+    return s;
+
+fail:
+    serve_destroy(s);
+    return NULL;
 }
 
 static void *serve_thread_main(void *arg)
@@ -596,25 +597,25 @@ double serve_online_predict(struct serve *s, const struct live_model *model, con
 int serve_reload(struct serve *s, int *version, bool *swapped, char *err, size_t errsz)
 {
     *swapped = false;
+    int rc = TB_OK;
     struct artefact *artefact = serve_first_artefact(s->cfg, err, errsz);
     if (!artefact) {
-        atomic_fetch_add(&s->stats.models_refused, 1);
-        return TB_ARTEFACT;
+        rc = TB_ARTEFACT;
+        goto fail;
     }
     if (strcmp(artefact_name(artefact), s->model_name) != 0) {
-        int rc = tb_fail(err, errsz, TB_ARTEFACT, "the artefact holds model '%s', not '%s'",
-                         artefact_name(artefact), s->model_name);
-        artefact_destroy(artefact);
-        atomic_fetch_add(&s->stats.models_refused, 1);
-        return rc;
+        rc = tb_fail(err, errsz, TB_ARTEFACT, "the artefact holds model '%s', not '%s'",
+                     artefact_name(artefact), s->model_name);
+        goto fail;
     }
     *version = (int)artefact_version(artefact);
     char reason[512];
     struct live_model *model = live_model_load(artefact, s->schema, s->cfg, reason, sizeof reason);
+    artefact = NULL; /* live_model_load took it */
     if (!model) {
-        atomic_fetch_add(&s->stats.models_refused, 1);
-        return tb_fail(err, errsz, TB_SCHEMA, "version %d does not fit %s: %s", *version,
-                       s->cfg->input.schema, reason);
+        rc = tb_fail(err, errsz, TB_SCHEMA, "version %d does not fit %s: %s", *version,
+                     s->cfg->input.schema, reason);
+        goto fail;
     }
     *swapped = live_model_slot_swap(&s->models, model);
     if (*swapped) {
@@ -623,6 +624,11 @@ int serve_reload(struct serve *s, int *version, bool *swapped, char *err, size_t
                  s->model_name, *version);
     }
     return TB_OK;
+
+fail:
+    artefact_destroy(artefact);
+    atomic_fetch_add(&s->stats.models_refused, 1);
+    return rc;
 }
 
 struct prom_registry *serve_registry(struct serve *s)

@@ -18,9 +18,10 @@ struct serve;
  * not set, and watches registry.directory and registry.topic for new versions,
  * which every worker takes at its next batch (a version that does not load or
  * fit the input schema is refused and counted, and the old one keeps serving).
- * Returns TB_OK with *out set (free with serve_destroy), or the error
- * (TB_CONFIG, TB_ARTEFACT, TB_SCHEMA, TB_IO, TB_KAFKA) with err and *out NULL. */
-int serve_new(const struct config *cfg, struct serve **out, char *err, size_t errsz);
+ * Returns the service (free with serve_destroy) with *status TB_OK, or NULL
+ * with the error in *status (TB_CONFIG, TB_ARTEFACT, TB_SCHEMA, TB_IO,
+ * TB_KAFKA) and a message in err. */
+struct serve *serve_new(const struct config *cfg, int *status, char *err, size_t errsz);
 
 /* Starts cfg->serve.workers worker threads. Returns TB_OK, or the failing
  * worker's error (with err) after stopping any worker already started. */

@@ -186,8 +186,9 @@ static double bench_serve(const char *bootstrap, long n, int workers, const char
     for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
         if (config_set(cfg, settings[i][0], settings[i][1], "bench", err, sizeof err) != 0)
             bench_die("config", err);
-    struct serve *serve;
-    if (serve_new(cfg, &serve, err, sizeof err) != 0 || serve_start(serve, err, sizeof err) != 0)
+    int status = 0;
+    struct serve *serve = serve_new(cfg, &status, err, sizeof err);
+    if (!serve || serve_start(serve, err, sizeof err) != 0)
         bench_die("serve", err);
     const struct worker_stats *st = serve_stats(serve);
     while (atomic_load(&st->consumed) == 0)

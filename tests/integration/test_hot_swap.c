@@ -280,8 +280,9 @@ static int scenario_setup(void **state)
     assert_int_equal(version, 1);
 
     struct config *cfg = service_config();
-    struct serve *serve;
-    if (serve_new(cfg, &serve, err, sizeof err) != TB_OK)
+    int status = TB_OK;
+    struct serve *serve = serve_new(cfg, &status, err, sizeof err);
+    if (!serve)
         fail_msg("serve_new: %s", err);
     assert_int_equal(serve_start(serve, err, sizeof err), TB_OK);
     /* Stream only once the group has settled, so that every version meets live records. */

@@ -177,8 +177,9 @@ static unsigned long long serve_until(unsigned long long expect, unsigned long l
 {
     struct config *cfg = service_config();
     char err[512];
-    struct serve *serve;
-    if (serve_new(cfg, &serve, err, sizeof err) != TB_OK)
+    int status = TB_OK;
+    struct serve *serve = serve_new(cfg, &status, err, sizeof err);
+    if (!serve)
         fail_msg("serve_new: %s", err);
     assert_int_equal(serve_start(serve, err, sizeof err), TB_OK);
     const struct worker_stats *st = serve_stats(serve);
