@@ -1,19 +1,24 @@
-/* Model artefacts: one Avro container file holding a manifest and a model, with a checksum. */
+/* Model artefacts: a pipeline and a linear model with their manifest, as one value. */
 #ifndef TRIBUTARY_ARTEFACT_H
 #define TRIBUTARY_ARTEFACT_H
 
 #include "models/linear.h"
 #include "models/pipeline.h"
 
+/* The rest of the artefact's interface, included here so that a caller includes one header:
+ * the file format (artefact_encode, artefact_write, artefact_decode, artefact_read) and the JSON
+ * description (artefact_manifest_json). */
+#include "service/registry/artefact_avro.h"
+#include "service/registry/artefact_manifest.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
 /* A pipeline and a linear model with their manifest (name, version, creation time, trainer,
- * hyperparameters, metrics, features, label, input schema fingerprint, checksum). The file
- * format is the Avro schema of config/schemas/model.avsc; the checksum is "crc32:" and 8
- * lowercase hex digits of the CRC-32 (zlib polynomial) of the Avro binary encoding of the
- * pipeline record followed by the model record. Immutable once built except for the version,
- * hyperparameters and metrics; not thread-safe while those are being set. */
+ * hyperparameters, metrics, features, label, input schema fingerprint, checksum). The checksum
+ * covers the pipeline and the model, not the manifest (see artefact_avro.h for how it is
+ * computed). Immutable once built except for the version, hyperparameters and metrics; not
+ * thread-safe while those are being set. */
 struct artefact;
 
 /* One named number of the manifest's hyperparameters or metrics maps; name is owned by the
@@ -33,9 +38,6 @@ struct artefact_info {
     const char *input_schema_fingerprint; /* NULL means "" */
 };
 
-/* Returns the artefact schema (the meaning of config/schemas/model.avsc) as JSON text; static. */
-const char *artefact_schema_json(void);
-
 /* Builds an artefact from a fitted pipeline and model (both copied) and the manifest fields,
  * and computes its checksum; the manifest's features are the pipeline's output features.
  * Returns NULL with a message in err when the name or the label is missing, or the model is
@@ -53,37 +55,6 @@ void artefact_set_version(struct artefact *artefact, int32_t version);
 /* Sets (adds, or replaces the value of) one hyperparameter or metric; name is copied. */
 void artefact_set_hyperparameter(struct artefact *artefact, const char *name, double value);
 void artefact_set_metric(struct artefact *artefact, const char *name, double value);
-
-/* Writes the artefact to path atomically: to "path.tmp.<pid>", fsynced, renamed over path, and
- * the directory fsynced, so a reader sees the old file or the new one, never a partial one.
- * Returns TB_OK, or TB_IO / TB_ARTEFACT with a message in err; on failure no temporary file is
- * left and path is untouched. */
-int artefact_write(const struct artefact *artefact, const char *path, char *err, size_t errsz);
-
-/* Encodes the artefact as the bytes of an Avro container file (what artefact_write writes).
- * Returns TB_OK with *buf (the caller frees it with free) and *len, or TB_ARTEFACT with err. */
-int artefact_encode(const struct artefact *artefact, unsigned char **buf, size_t *len, char *err,
-                    size_t errsz);
-
-/* Decodes and verifies the bytes of an artefact file, as artefact_read does; origin (a path,
- * or e.g. "models topic partition 0 offset 7") starts every message in err. */
-struct artefact *artefact_decode(const void *buf, size_t len, const char *origin, char *err,
-                                 size_t errsz);
-
-/* Reads and verifies an artefact: an Avro container of the artefact schema with exactly one
- * record, a pipeline that pipeline_new accepts, a model kind this build knows, one coefficient
- * per output and feature, finite numbers, and a checksum that matches the pipeline and model
- * records. Returns a new artefact (free with artefact_destroy),
- * or NULL with a message in err that starts with path, e.g. "m.avro: checksum mismatch
- * (manifest crc32:..., content crc32:...)". */
-struct artefact *artefact_read(const char *path, char *err, size_t errsz);
-
-/* Renders the manifest as indented JSON: every manifest field, created_at also as ISO 8601 UTC,
- * the pipeline's inputs and stages (categories, window, impute and scale methods, not the
- * fitted numbers), and the model's kind, classes and number of coefficients. Non-finite
- * metrics become null. On success returns TB_OK and sets *json_out, which the caller frees with
- * free(); returns TB_NOMEM (and *json_out = NULL) if jansson fails. */
-int artefact_manifest_json(const struct artefact *artefact, char **json_out);
 
 /* Accessors. Strings and the model are owned by the artefact. */
 const char *artefact_name(const struct artefact *artefact);

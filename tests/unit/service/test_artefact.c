@@ -1,6 +1,6 @@
-/* Unit tests for models/artefact: round trips of every model kind with a full pipeline, atomic
- * writes, refusal of damaged or inconsistent files, and Python's avro package as a second reader.
- */
+/* Unit tests for the artefact module (service/registry/artefact*): round trips of every model
+ * kind with a full pipeline, atomic writes, refusal of damaged or inconsistent files (framing,
+ * varints, embedded schemas, records), and Python's avro package as a second reader. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -138,7 +138,8 @@ static struct pipeline *sample_pipeline(void)
     return p;
 }
 
-static struct artefact *sample_artefact_of(enum linear_kind kind)
+/* The sample artefact of kind, created at created_at_ms. */
+static struct artefact *sample_artefact_at(enum linear_kind kind, int64_t created_at_ms)
 {
     const struct sample *s = &samples[kind];
     struct pipeline *pipeline = sample_pipeline();
@@ -146,7 +147,7 @@ static struct artefact *sample_artefact_of(enum linear_kind kind)
     struct artefact_info info = {
         .name = s->name,
         .version = 3,
-        .created_at_ms = 1700000000123,
+        .created_at_ms = created_at_ms,
         .trainer = s->trainer,
         .label = s->label,
         .input_schema_fingerprint = "sha256:0123abcd",
@@ -163,6 +164,11 @@ static struct artefact *sample_artefact_of(enum linear_kind kind)
     artefact_set_metric(a, "r2", 0.58);
     artefact_set_metric(a, "nasa_score", 1.5e6);
     return a;
+}
+
+static struct artefact *sample_artefact_of(enum linear_kind kind)
+{
+    return sample_artefact_at(kind, 1700000000123);
 }
 
 static struct artefact *sample_artefact(void)
@@ -1052,6 +1058,306 @@ static void test_foreign_avro_schema(void **state)
     free(path);
 }
 
+/* --- cases: varints and embedded schemas ------------------------------------------------------ */
+
+/* Reads the Avro long (zig-zag, 7 bits a byte, low group first) that Avro C wrote at p and
+ * returns it, with its length in *n: the test's own decoder, to find its way in a file. */
+static int64_t get_long(const unsigned char *p, size_t *n)
+{
+    uint64_t zigzag = 0;
+    size_t i = 0;
+    do
+        zigzag |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+    while (p[i++] & 0x80);
+    *n = i;
+    return (int64_t)(zigzag >> 1) ^ -(int64_t)(zigzag & 1);
+}
+
+/* Returns a copy of buf[0..size) with len bytes at offset at replaced by insert[0..insert_len),
+ * *out_size bytes in all; the caller frees it. */
+static unsigned char *splice(const unsigned char *buf, size_t size, size_t at, size_t len,
+                             const void *insert, size_t insert_len, size_t *out_size)
+{
+    *out_size = size - len + insert_len;
+    unsigned char *out = mem_alloc(*out_size);
+    memcpy(out, buf, at);
+    memcpy(out + at, insert, insert_len);
+    memcpy(out + at + insert_len, buf + at + len, size - at - len);
+    return out;
+}
+
+/* Writes the sample ridge artefact to path and returns the file's bytes (*size of them). */
+static unsigned char *sample_file(const char *path, size_t *size)
+{
+    struct artefact *a = sample_artefact();
+    write_or_fail(a, path);
+    artefact_destroy(a);
+    return support_read_file(path, size);
+}
+
+/* Ten bytes that spell 1 as a zig-zag varint the long way (2, then eight empty groups) and end
+ * with last: 0x00 keeps it a valid long, 0x7e sets bits beyond the 64th, which a reader must
+ * refuse rather than drop. */
+static void long_one(unsigned char out[10], unsigned char last)
+{
+    out[0] = 0x82;
+    memset(out + 1, 0x80, 8);
+    out[9] = last;
+}
+
+static void test_overflowing_varint_in_record(void **state)
+{
+    char *path = path_in(state, "model.avro");
+    /* INT64_MIN + 1 takes all ten bytes: zig-zag 2^64 - 3, fd ff ... ff 01. */
+    struct artefact *a = sample_artefact_at(LINEAR_RIDGE, INT64_MIN + 1);
+    write_or_fail(a, path);
+    struct artefact *b = read_or_fail(path);
+    assert_true(artefact_created_at_ms(b) == INT64_MIN + 1);
+    artefact_destroy(b);
+
+    size_t size = 0;
+    unsigned char *buf = support_read_file(path, &size);
+    unsigned char *hit = memmem(buf, size, "\xfd\xff\xff\xff\xff\xff\xff\xff\xff\x01", 10);
+    assert_non_null(hit);
+    /* Nine bytes of all ones and a tenth of 0x7f: 70 bits, six more than a long holds. */
+    memset(hit, 0xff, 9);
+    hit[9] = 0x7f;
+    support_write_file(path, buf, size);
+    expect_refused(path, "field manifest.created_at at byte ");
+    expect_refused(path, "a varint that overflows 64 bits");
+    free(buf);
+    artefact_destroy(a);
+    free(path);
+}
+
+static void test_overflowing_varint_in_container(void **state)
+{
+    char *path = path_in(state, "model.avro");
+    size_t size = 0;
+    unsigned char *buf = sample_file(path, &size);
+    /* The header's metadata map starts with its count of entries (2: 0x04) after the magic; the
+     * data block with its count of records (1: 0x02) after the header's sync marker, which the
+     * file's last 16 bytes repeat. */
+    assert_int_equal(buf[4], 0x04);
+    unsigned char *sync = memmem(buf, size - 16, buf + size - 16, 16);
+    assert_non_null(sync);
+    size_t block = (size_t)(sync + 16 - buf);
+    assert_int_equal(buf[block], 0x02);
+
+    unsigned char ten[10];
+    size_t out_size = 0;
+    unsigned char *out = NULL;
+    /* The long spelling of the record count is valid, its overflowing twin is not. */
+    long_one(ten, 0x00);
+    out = splice(buf, size, block, 1, ten, 10, &out_size);
+    support_write_file(path, out, out_size);
+    artefact_destroy(read_or_fail(path));
+    free(out);
+    long_one(ten, 0x7e);
+    out = splice(buf, size, block, 1, ten, 10, &out_size);
+    support_write_file(path, out, out_size);
+    expect_refused(path,
+                   "corrupt Avro container (in the data block: a varint that overflows 64 bits)");
+    free(out);
+
+    /* The same for the header's entry count: 2 is 0x84 the long way. */
+    long_one(ten, 0x00);
+    ten[0] = 0x84;
+    out = splice(buf, size, 4, 1, ten, 10, &out_size);
+    support_write_file(path, out, out_size);
+    artefact_destroy(read_or_fail(path));
+    free(out);
+    ten[9] = 0x7e;
+    out = splice(buf, size, 4, 1, ten, 10, &out_size);
+    support_write_file(path, out, out_size);
+    expect_refused(path, "corrupt Avro container (in the header: a varint that overflows 64 bits)");
+    free(out);
+    free(buf);
+    free(path);
+}
+
+/* Returns a copy of the artefact file buf[0..size) whose header carries schema as its
+ * avro.schema, *out_size bytes in all; the caller frees it. */
+static unsigned char *with_schema(const unsigned char *buf, size_t size, const char *schema,
+                                  size_t *out_size)
+{
+    /* The key: its length 11 (zig-zag 0x16) and its text; then the value's length and text. */
+    const unsigned char *key = memmem(buf, size,
+                                      "\x16"
+                                      "avro.schema",
+                                      12);
+    assert_non_null(key);
+    size_t at = (size_t)(key + 12 - buf), n = 0;
+    int64_t len = get_long(buf + at, &n);
+    assert_true(len > 0 && at + n + (size_t)len < size);
+
+    size_t schema_len = strlen(schema);
+    unsigned char *value = mem_alloc(schema_len + 10);
+    uint64_t zigzag = (uint64_t)schema_len << 1;
+    size_t value_len = 0;
+    for (; zigzag >= 0x80; zigzag >>= 7)
+        value[value_len++] = (unsigned char)(zigzag | 0x80);
+    value[value_len++] = (unsigned char)zigzag;
+    memcpy(value + value_len, schema, schema_len);
+    unsigned char *out =
+        splice(buf, size, at, n + (size_t)len, value, value_len + schema_len, out_size);
+    free(value);
+    return out;
+}
+
+/* Writes the sample artefact to path with schema in its header. */
+static void write_with_schema(const char *path, const char *schema)
+{
+    size_t size = 0, out_size = 0;
+    unsigned char *buf = sample_file(path, &size);
+    unsigned char *out = with_schema(buf, size, schema, &out_size);
+    support_write_file(path, out, out_size);
+    free(out);
+    free(buf);
+}
+
+/* Returns a copy of the embedded schema text with the first occurrence of from replaced by to;
+ * the caller frees it. */
+static char *schema_with(const char *from, const char *to)
+{
+    const char *text = artefact_schema_json();
+    const char *hit = strstr(text, from);
+    assert_non_null(hit);
+    size_t size = 0;
+    char *out = (char *)splice((const unsigned char *)text, strlen(text) + 1, (size_t)(hit - text),
+                               strlen(from), to, strlen(to), &size);
+    return out;
+}
+
+static void test_schema_not_json(void **state)
+{
+    char *path = path_in(state, "model.avro");
+    write_with_schema(path, "Obj\x01 is not a schema");
+    expect_refused(path, "the container's schema is not valid JSON");
+
+    /* Cut halfway: JSON that ends too soon. */
+    const char *text = artefact_schema_json();
+    char *half = mem_strndup(text, strlen(text) / 2);
+    write_with_schema(path, half);
+    expect_refused(path, "the container's schema is not valid JSON");
+    free(half);
+
+    /* Trailing bytes after the schema, as a careless writer might leave. */
+    char *trailing = mem_alloc(strlen(text) + 8);
+    snprintf(trailing, strlen(text) + 8, "%s}", text);
+    write_with_schema(path, trailing);
+    expect_refused(path, "the container's schema is not valid JSON");
+    free(trailing);
+    free(path);
+}
+
+static void test_schema_not_avro(void **state)
+{
+    char *path = path_in(state, "model.avro");
+    /* Valid JSON, but no Avro schema: a type Avro does not know inside the record. */
+    char *unknown = schema_with("\"type\": \"int\"", "\"type\": \"integer\"");
+    write_with_schema(path, unknown);
+    expect_refused(path, "not a tributary model artefact (its schema differs from "
+                         "config/schemas/model.avsc");
+    expect_refused(path, "Artefact.manifest.version: integer instead of int");
+    free(unknown);
+
+    /* A record without fields, and one whose fields are not objects. */
+    write_with_schema(path, "{\"type\": \"record\", \"name\": \"Artefact\", "
+                            "\"namespace\": \"tributary\"}");
+    expect_refused(path, "Artefact: a record without fields");
+    write_with_schema(path, "{\"type\": \"record\", \"name\": \"Artefact\", "
+                            "\"namespace\": \"tributary\", \"fields\": [1, 2, 3]}");
+    expect_refused(path, "Artefact: field 0 is not an object");
+    write_with_schema(path, "[\"null\", \"string\"]");
+    expect_refused(path, "not a tributary model artefact");
+    write_with_schema(path, "42");
+    expect_refused(path, "not a tributary model artefact");
+    free(path);
+}
+
+/* A record name defined twice is not a valid Avro schema; Avro C's parser leaked about 1.2 KB
+ * on each, which LeakSanitizer shows when this runs under SANITIZE=address. */
+static void test_schema_names_a_record_twice(void **state)
+{
+    char *path = path_in(state, "model.avro");
+    char *twice = schema_with("\"name\": \"Pipeline\"", "\"name\": \"Manifest\"");
+    write_with_schema(path, twice);
+    expect_refused(path, "not a tributary model artefact (its schema differs from "
+                         "config/schemas/model.avsc: Artefact.pipeline: record tributary.Manifest "
+                         "instead of tributary.Pipeline)");
+    free(twice);
+    write_with_schema(path, "{\"type\": \"record\", \"name\": \"Artefact\", \"fields\": "
+                            "[{\"name\": \"manifest\", \"type\": {\"type\": \"record\", "
+                            "\"name\": \"Artefact\", \"fields\": []}}]}");
+    expect_refused(path, "not a tributary model artefact (its schema differs from "
+                         "config/schemas/model.avsc: Artefact: record Artefact instead of "
+                         "tributary.Artefact)");
+    free(path);
+}
+
+static void test_schema_of_another_shape(void **state)
+{
+    char *path = path_in(state, "model.avro");
+    /* Valid Avro schemas, each one step away from the artefact's. */
+    const struct {
+        const char *from, *to, *want;
+    } cases[] = {
+        {"{\"type\": \"long\", \"logicalType\": \"timestamp-millis\"}", "\"int\"",
+         "Artefact.manifest.created_at: int instead of long"},
+        {"\"name\": \"checksum\"", "\"name\": \"crc\"",
+         "Artefact.manifest: field 9 is crc instead of checksum"},
+        {"\"name\": \"Pipeline\"", "\"name\": \"Featurizer\"",
+         "Artefact.pipeline: record tributary.Featurizer instead of tributary.Pipeline"},
+        {"\"namespace\": \"tributary\"", "\"namespace\": \"other\"",
+         "Artefact: record other.Artefact instead of tributary.Artefact"},
+        {"{\"type\": \"map\", \"values\": \"double\"}",
+         "{\"type\": \"map\", \"values\": \"float\"}",
+         "Artefact.manifest.hyperparameters.values: float instead of double"},
+        {"\"items\": \"boolean\"", "\"items\": [\"null\", \"boolean\"]",
+         "Artefact.pipeline.indicator.items: a union instead of boolean"},
+        {"    {\"name\": \"checksum\", \"type\": \"string\"}\n",
+         "    {\"name\": \"checksum\", \"type\": \"string\"},\n"
+         "    {\"name\": \"extra\", \"type\": \"string\"}\n",
+         "Artefact.manifest: 11 fields instead of 10"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *schema = schema_with(cases[i].from, cases[i].to);
+        write_with_schema(path, schema);
+        expect_refused(path, "not a tributary model artefact (its schema differs from "
+                             "config/schemas/model.avsc");
+        expect_refused(path, cases[i].want);
+        free(schema);
+    }
+    free(path);
+}
+
+static void test_schema_written_otherwise(void **state)
+{
+    char *path = path_in(state, "model.avro");
+    /* What other writers put in the header means the same schema: model.avsc itself, with its
+     * docs and logical type; full names instead of namespaces; {"type": "string"} for
+     * "string". */
+    size_t size = 0;
+    char *avsc = support_read_file("config/schemas/model.avsc", &size);
+    write_with_schema(path, avsc);
+    struct artefact *a = read_or_fail(path);
+    assert_holds_sample(a, &samples[LINEAR_RIDGE]);
+    artefact_destroy(a);
+    free(avsc);
+
+    char *fullnames = schema_with("\"name\": \"Model\"", "\"name\": \"tributary.Model\"");
+    write_with_schema(path, fullnames);
+    artefact_destroy(read_or_fail(path));
+    free(fullnames);
+    char *spelled = schema_with("{\"name\": \"kind\", \"type\": \"string\"}",
+                                "{\"name\": \"kind\", \"type\": {\"type\": \"string\"}}");
+    write_with_schema(path, spelled);
+    artefact_destroy(read_or_fail(path));
+    free(spelled);
+    free(path);
+}
+
 /* --- cases: Python's avro package ------------------------------------------------------------- */
 
 /* Reads the file with Python's avro package and prints one JSON object: the record count, the
@@ -1383,6 +1689,18 @@ int main(void)
                       test_manifest_features_disagree),
         TEMP_DIR_CASE("read: two records are refused, one is read", test_two_records),
         TEMP_DIR_CASE("read: an Avro file of another schema", test_foreign_avro_schema),
+        TEMP_DIR_CASE("read: a long in the record that overflows 64 bits",
+                      test_overflowing_varint_in_record),
+        TEMP_DIR_CASE("read: a long in the container framing that overflows 64 bits",
+                      test_overflowing_varint_in_container),
+        TEMP_DIR_CASE("read: an embedded schema that is not JSON", test_schema_not_json),
+        TEMP_DIR_CASE("read: an embedded schema that is JSON but not Avro", test_schema_not_avro),
+        TEMP_DIR_CASE("read: an embedded schema that names a record twice",
+                      test_schema_names_a_record_twice),
+        TEMP_DIR_CASE("read: an embedded schema one step from the artefact's",
+                      test_schema_of_another_shape),
+        TEMP_DIR_CASE("read: the artefact schema as other writers spell it",
+                      test_schema_written_otherwise),
         TEMP_DIR_CASE("python avro reads a ridge artefact and recomputes the checksum",
                       test_python_reads_ridge),
         TEMP_DIR_CASE("python avro reads a logistic artefact and recomputes the checksum",
