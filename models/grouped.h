@@ -29,7 +29,6 @@ struct grouped_key {
     bool dirty;    /* changed since the last checkpoint */
 
     /* The table's bookkeeping. */
-    uint64_t hash;
     struct grouped_key *newer, *older; /* hot keys, most recently seen first */
     struct grouped_key *next_dirty;
     bool listed_dirty;
@@ -76,7 +75,8 @@ void grouped_each(struct grouped_table *table, void (*fn)(void *opaque, struct g
                   void *opaque);
 
 /* Keys held (hot and cold), hot keys, and the bytes the table holds (entries, keys, hot states,
- * its index). */
+ * its index). The index part grows with the number of keys and does not shrink when keys are
+ * dropped. */
 size_t grouped_keys(const struct grouped_table *table);
 size_t grouped_hot(const struct grouped_table *table);
 size_t grouped_bytes(const struct grouped_table *table);

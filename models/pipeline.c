@@ -4,6 +4,7 @@
 #include "service/base/error.h"
 #include "service/base/hash.h"
 #include "service/base/mem.h"
+#include "service/base/strmap.h"
 
 #include <assert.h>
 #include <float.h>
@@ -16,9 +17,6 @@
 
 /* The statistics computed per window column; count is once per row. */
 #define PIPELINE_STAT_PER_COLUMN (PIPELINE_STAT_ALL & ~(unsigned)PIPELINE_STAT_COUNT)
-
-/* Slots of a new state's key table (a power of two). */
-#define PIPELINE_STATE_MIN_SLOTS 16
 
 static const char *const pipeline_stat_names[] = {"mean",  "std",  "min",  "max",
                                                   "slope", "last", "count"};
@@ -37,10 +35,9 @@ struct pipeline {
  * block: the struct, then ring (nnumeric x window doubles, column-major: input j of the record
  * in slot s is ring[j * window + s]), then the key bytes. */
 struct pipeline_history {
-    uint64_t hash;
     size_t key_len;
     size_t count; /* records in the ring, at most window */
-    size_t next;  /* slot the next record goes to */
+    size_t next;  /* slot the next record goes to: count until the ring is full, then the oldest */
     double ring[];
 };
 
@@ -48,11 +45,9 @@ struct pipeline_state {
     size_t nnumeric;
     char **numeric; /* copies of the numeric input names, for pipeline_state_fits */
     size_t window;
-    size_t nkeys;
-    size_t nslots;                   /* a power of two; at most half of them are used */
-    struct pipeline_history **slots; /* open addressing, linear probing; NULL is empty */
-    double *scratch;                 /* window doubles: one column's window, oldest first */
-    size_t bytes;                    /* everything the state allocated */
+    struct strmap *index; /* key -> its history's address (histories never move) */
+    double *scratch;      /* window doubles: one column's window, oldest first */
+    size_t bytes;         /* everything the state allocated but the index */
 };
 
 /* --- small helpers ---------------------------------------------------------------------------- */
@@ -499,6 +494,21 @@ static const char *history_key(const struct pipeline_state *s, const struct pipe
     return (const char *)(h->ring + s->nnumeric * s->window);
 }
 
+static const void *state_key_of(const void *owner, size_t index, size_t *len)
+{
+    const struct pipeline_history *h = strmap_address_of_index(index);
+    *len = h->key_len;
+    return history_key(owner, h);
+}
+
+/* The ring's invariants, which every function that reads or writes a history relies on: the
+ * next slot is in the window, the ring holds at most a window, and until it is full it fills
+ * from slot 0 (so a history's oldest record is at slot 0, or at next once it is full). */
+static bool history_ring_ok(size_t window, const struct pipeline_history *h)
+{
+    return h->next < window && h->count <= window && (h->count == window || h->next == h->count);
+}
+
 struct pipeline_state *pipeline_state_new(const struct pipeline *pipeline)
 {
     struct pipeline_state *s = mem_calloc(1, sizeof(*s));
@@ -513,9 +523,7 @@ struct pipeline_state *pipeline_state_new(const struct pipeline *pipeline)
             s->bytes += strlen(s->numeric[j]) + 1;
         }
     }
-    s->nslots = PIPELINE_STATE_MIN_SLOTS;
-    s->slots = mem_calloc(s->nslots, sizeof(*s->slots));
-    s->bytes += s->nslots * sizeof(*s->slots);
+    s->index = strmap_new(state_key_of, s);
     if (s->window > 0) {
         s->scratch = mem_alloc(s->window * sizeof(double));
         s->bytes += s->window * sizeof(double);
@@ -528,9 +536,10 @@ void pipeline_state_destroy(struct pipeline_state *state)
     if (!state)
         return;
     free(state->scratch);
-    for (size_t i = 0; i < state->nslots; i++)
-        free(state->slots[i]);
-    free(state->slots);
+    size_t cursor = 0;
+    for (size_t index; (index = strmap_next(state->index, &cursor)) != STRMAP_MISSING;)
+        free(strmap_address_of_index(index));
+    strmap_destroy(state->index);
     for (size_t j = 0; j < state->nnumeric; j++)
         free(state->numeric[j]);
     free(state->numeric);
@@ -550,71 +559,39 @@ bool pipeline_state_fits(const struct pipeline_state *state, const struct pipeli
 
 size_t pipeline_state_keys(const struct pipeline_state *state)
 {
-    return state->nkeys;
+    return strmap_count(state->index);
 }
 
 size_t pipeline_state_bytes(const struct pipeline_state *state)
 {
-    return state->bytes;
+    return state->bytes + strmap_bytes(state->index);
 }
 
-/* Doubles the key table. */
-static void state_grow(struct pipeline_state *s)
+/* Returns the history of the key with hash (hash_bytes) and bytes key[0..len) in s, or NULL when
+ * s holds none. Only reads s. */
+static struct pipeline_history *state_find(const struct pipeline_state *s, uint64_t hash,
+                                           const char *key, size_t len)
 {
-    size_t nslots = s->nslots * 2, mask = nslots - 1;
-    struct pipeline_history **slots = mem_calloc(nslots, sizeof(*slots));
-    for (size_t i = 0; i < s->nslots; i++) {
-        struct pipeline_history *h = s->slots[i];
-        if (!h)
-            continue;
-        size_t k = h->hash & mask;
-        while (slots[k])
-            k = (k + 1) & mask;
-        slots[k] = h;
-    }
-    free(s->slots);
-    s->bytes += (nslots - s->nslots) * sizeof(*slots);
-    s->slots = slots;
-    s->nslots = nslots;
-}
-
-/* Returns the slot of the key with hash and bytes key[0..len) in s's table: the slot holding its
- * history, or the empty slot where a new one would go. Only reads s. */
-static size_t state_slot(const struct pipeline_state *s, uint64_t hash, const char *key, size_t len)
-{
-    size_t mask = s->nslots - 1, k = hash & mask;
-    for (; s->slots[k]; k = (k + 1) & mask) {
-        const struct pipeline_history *h = s->slots[k];
-        if (h->hash == hash && h->key_len == len &&
-            (len == 0 || memcmp(history_key(s, h), key, len) == 0))
-            break;
-    }
-    return k;
+    size_t index = strmap_get_hashed(s->index, hash, key, len);
+    return index != STRMAP_MISSING ? strmap_address_of_index(index) : NULL;
 }
 
 bool pipeline_state_has(const struct pipeline_state *state, const char *key, size_t len)
 {
-    return state->slots[state_slot(state, hash_bytes(key, len), key, len)] != NULL;
+    return strmap_get(state->index, key, len) != STRMAP_MISSING;
 }
 
-/* Adds an empty history for a key that s does not hold, at its empty slot k, and returns it. */
-static struct pipeline_history *state_insert(struct pipeline_state *s, size_t k, uint64_t hash,
-                                             const char *key, size_t len)
+/* Adds an empty history for a key that s does not hold and returns it. */
+static struct pipeline_history *state_insert(struct pipeline_state *s, const char *key, size_t len)
 {
-    if (2 * (s->nkeys + 1) > s->nslots) {
-        state_grow(s);
-        k = state_slot(s, hash, key, len);
-    }
     size_t size = history_size(s, len);
     struct pipeline_history *h = mem_alloc(size);
-    h->hash = hash;
     h->key_len = len;
     h->count = 0;
     h->next = 0;
     if (len > 0)
         memcpy((char *)history_key(s, h), key, len);
-    s->slots[k] = h;
-    s->nkeys++;
+    strmap_put(s->index, key, len, strmap_index_of_address(h));
     s->bytes += size;
     return h;
 }
@@ -622,9 +599,8 @@ static struct pipeline_history *state_insert(struct pipeline_state *s, size_t k,
 /* Returns the history of key[0..len), creating an empty one for a key not seen before. */
 static struct pipeline_history *state_history(struct pipeline_state *s, const char *key, size_t len)
 {
-    uint64_t hash = hash_bytes(key, len);
-    size_t k = state_slot(s, hash, key, len);
-    return s->slots[k] ? s->slots[k] : state_insert(s, k, hash, key, len);
+    struct pipeline_history *h = state_find(s, hash_bytes(key, len), key, len);
+    return h ? h : state_insert(s, key, len);
 }
 
 /* Returns overlay's history of key[0..len), creating it for a key not seen before as a copy of
@@ -635,12 +611,13 @@ static struct pipeline_history *overlay_history(struct pipeline_state *overlay,
                                                 size_t len)
 {
     uint64_t hash = hash_bytes(key, len);
-    size_t k = state_slot(overlay, hash, key, len);
-    if (overlay->slots[k])
-        return overlay->slots[k];
-    struct pipeline_history *h = state_insert(overlay, k, hash, key, len);
-    const struct pipeline_history *from = base->slots[state_slot(base, hash, key, len)];
+    struct pipeline_history *h = state_find(overlay, hash, key, len);
+    if (h)
+        return h;
+    h = state_insert(overlay, key, len);
+    const struct pipeline_history *from = state_find(base, hash, key, len);
     if (from) {
+        assert(history_ring_ok(base->window, from));
         h->count = from->count;
         h->next = from->next;
         memcpy(h->ring, from->ring, overlay->nnumeric * overlay->window * sizeof(double));
@@ -652,11 +629,13 @@ static struct pipeline_history *overlay_history(struct pipeline_state *overlay,
 static void history_push(const struct pipeline_state *s, struct pipeline_history *h,
                          const double *numeric)
 {
+    assert(history_ring_ok(s->window, h));
     for (size_t j = 0; j < s->nnumeric; j++)
         h->ring[j * s->window + h->next] = numeric[j];
     h->next = h->next + 1 == s->window ? 0 : h->next + 1;
     if (h->count < s->window)
         h->count++;
+    assert(history_ring_ok(s->window, h));
 }
 
 /* --- checkpoint and restore ------------------------------------------------------------------- */
@@ -671,10 +650,10 @@ size_t pipeline_state_get(const struct pipeline_state *state, const char *key, s
 {
     if (state->window == 0)
         return 0;
-    const struct pipeline_history *h =
-        state->slots[state_slot(state, hash_bytes(key, len), key, len)];
+    const struct pipeline_history *h = state_find(state, hash_bytes(key, len), key, len);
     if (!h)
         return 0;
+    assert(history_ring_ok(state->window, h));
     size_t window = state->window, width = state->nnumeric;
     size_t slot = (h->next + window - h->count) % window; /* the oldest record */
     for (size_t t = 0; t < h->count; t++) {
@@ -700,31 +679,17 @@ void pipeline_state_put(struct pipeline_state *state, const char *key, size_t le
             h->ring[j * window + t] = newest[t * width + j];
     h->count = kept;
     h->next = kept == window ? 0 : kept;
+    assert(history_ring_ok(state->window, h));
 }
 
 void pipeline_state_drop(struct pipeline_state *state, const char *key, size_t len)
 {
-    size_t hole = state_slot(state, hash_bytes(key, len), key, len);
-    struct pipeline_history *h = state->slots[hole];
-    if (!h)
+    size_t index = strmap_remove(state->index, key, len);
+    if (index == STRMAP_MISSING)
         return;
+    struct pipeline_history *h = strmap_address_of_index(index);
     state->bytes -= history_size(state, h->key_len);
-    state->nkeys--;
     free(h);
-    /* Backward-shift deletion, so that lookups need no tombstones: the histories after the hole,
-     * up to the next empty slot, may have been placed by probing past it. One whose home slot is
-     * not cyclically in (hole, k] could no longer be reached from its home across an empty hole,
-     * so it moves into the hole, which moves to k. Afterwards every history is again reached from
-     * its home without crossing an empty slot. */
-    size_t mask = state->nslots - 1;
-    for (size_t k = (hole + 1) & mask; state->slots[k]; k = (k + 1) & mask) {
-        size_t home = state->slots[k]->hash & mask;
-        if (((k - home) & mask) >= ((k - hole) & mask)) {
-            state->slots[hole] = state->slots[k];
-            hole = k;
-        }
-    }
-    state->slots[hole] = NULL;
 }
 
 /* --- transform -------------------------------------------------------------------------------- */
@@ -796,6 +761,7 @@ static void row_features(const struct pipeline *p, const struct pipeline_history
             out[f++] = isnan(in[j]) ? 1.0 : 0.0;
 
     if (s->window > 0) {
+        assert(history_ring_ok(s->window, h));
         size_t n = h->count, oldest = (h->next + s->window - n) % s->window;
         for (size_t c = 0; c < s->nwindow_columns; c++) {
             size_t j = s->window_columns[c];

@@ -6,8 +6,8 @@
 
 #include "connectors/avro/avro_wire.h"
 #include "service/base/error.h"
-#include "service/base/hash.h"
 #include "service/base/mem.h"
+#include "service/base/strmap.h"
 
 #include <avro.h>
 #include <inttypes.h>
@@ -48,13 +48,12 @@ struct avro_plan_node {
 
 /* The known categories of a categorical column, copied into the plan. */
 struct plan_categories {
-    char **names;     /* count, each NUL-terminated */
-    size_t *lengths;  /* count: strlen of each name */
-    size_t count;     /* fits in uint32_t */
-    uint32_t *slots;  /* open addressing (linear probing): index + 1, or 0 for an empty slot */
-    size_t mask;      /* slots - 1; the slot count is a power of two above twice count */
-    double *of_enum;  /* enum: symbol index -> category index, or -1 */
-    int64_t nsymbols; /* enum: the symbol count */
+    char **names;         /* count, each NUL-terminated */
+    size_t *lengths;      /* count: strlen of each name */
+    size_t count;         /* fits in uint32_t */
+    struct strmap *index; /* name -> category index */
+    double *of_enum;      /* enum: symbol index -> category index, or -1 */
+    int64_t nsymbols;     /* enum: the symbol count */
 };
 
 /* One top-level field, in writer order: read it into a column, or skip it. */
@@ -335,13 +334,15 @@ static avro_schema_t plan_read_op(avro_schema_t schema,
 /* Returns the index of s[0..len) among the categories, or -1. Allocates nothing. */
 static double category_find(const struct plan_categories *c, const char *s, size_t len)
 {
-    size_t i = hash_bytes(s, len) & c->mask;
-    for (; c->slots[i] != 0; i = (i + 1) & c->mask) {
-        uint32_t k = c->slots[i] - 1;
-        if (c->lengths[k] == len && memcmp(c->names[k], s, len) == 0)
-            return k;
-    }
-    return -1;
+    size_t k = strmap_get(c->index, s, len);
+    return k != STRMAP_MISSING ? (double)k : -1;
+}
+
+static const void *category_key_of(const void *owner, size_t k, size_t *len)
+{
+    const struct plan_categories *c = owner;
+    *len = c->lengths[k];
+    return c->names[k];
 }
 
 /* Copies the categories of field `name` into op and builds their index; for an enum (value is
@@ -358,13 +359,9 @@ static int plan_categories_new(struct avro_plan_op *op, const char *name,
     if (n >= UINT32_MAX / 4)
         return tb_fail(err, errsz, TB_USAGE, "categorical field '%s': %zu categories is too many",
                        name, n);
-    size_t nslots = 1;
-    while (nslots <= 2 * n)
-        nslots *= 2;
     c->names = mem_calloc(n ? n : 1, sizeof *c->names);
     c->lengths = mem_calloc(n ? n : 1, sizeof *c->lengths);
-    c->slots = mem_calloc(nslots, sizeof *c->slots);
-    c->mask = nslots - 1;
+    c->index = strmap_new(category_key_of, c);
     for (size_t k = 0; k < n; k++) {
         const char *category = field->categories[k];
         if (!category)
@@ -374,13 +371,10 @@ static int plan_categories_new(struct avro_plan_op *op, const char *name,
         if (category_find(c, category, len) >= 0)
             return tb_fail(err, errsz, TB_USAGE,
                            "categorical field '%s': category '%s' is listed twice", name, category);
-        size_t i = hash_bytes(category, len) & c->mask;
-        while (c->slots[i] != 0)
-            i = (i + 1) & c->mask;
         c->names[k] = mem_strdup(category);
         c->lengths[k] = len;
         c->count = k + 1;
-        c->slots[i] = (uint32_t)(k + 1);
+        strmap_put(c->index, category, len, k);
     }
     if (op->kind == KIND_ENUM) {
         c->nsymbols = avro_schema_enum_number_of_symbols(value);
@@ -398,7 +392,7 @@ static void plan_categories_free(struct plan_categories *c)
     if (!c)
         return;
     free(c->of_enum);
-    free(c->slots);
+    strmap_destroy(c->index);
     for (size_t k = 0; k < c->count; k++)
         free(c->names[k]);
     free(c->lengths);

@@ -3,34 +3,23 @@
 #include "connectors/files/table.h"
 
 #include "service/base/error.h"
-#include "service/base/hash.h"
 #include "service/base/mem.h"
+#include "service/base/strmap.h"
 
 #include <assert.h>
 #include <math.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { DICT_MIN_SLOTS = 16 };
-
-/* One string of a dictionary. */
-struct dict_entry {
-    size_t len;    /* bytes, without the NUL that follows them */
-    uint64_t hash; /* dict_hash of the bytes, kept so that growing rehashes no string */
-};
-
-/* A categorical column's dictionary: its strings by code, and an
- * open-addressing (linear probing) hash index from string to code. */
+/* A categorical column's dictionary: its strings by code, and an index from string to code. */
 struct table_dict {
     char **strings; /* by code, each NUL-terminated; what table_dictionary returns */
     size_t strings_cap;
-    struct dict_entry *entries; /* by code */
-    size_t entries_cap;
+    size_t *lengths; /* by code: bytes of the string, without the NUL that follows them */
+    size_t lengths_cap;
     size_t count;
-    size_t *slots; /* code + 1, or 0 for an empty slot */
-    size_t nslots; /* a power of two, more than twice count (0 before the first intern) */
+    struct strmap *index; /* NULL before the first intern */
 };
 
 struct table {
@@ -72,43 +61,28 @@ struct table *table_new(const char *const *names, size_t ncols, const char *key_
     return table_new_typed(names, NULL, ncols, key_name);
 }
 
-/* Rebuilds the index with nslots slots (a power of two above count). */
-static void dict_rehash(struct table_dict *d, size_t nslots)
+static const void *dict_key_of(const void *owner, size_t code, size_t *len)
 {
-    free(d->slots);
-    d->slots = mem_calloc(nslots, sizeof(*d->slots));
-    d->nslots = nslots;
-    size_t mask = nslots - 1;
-    for (size_t code = 0; code < d->count; code++) {
-        size_t i = d->entries[code].hash & mask;
-        while (d->slots[i] != 0)
-            i = (i + 1) & mask;
-        d->slots[i] = code + 1;
-    }
+    const struct table_dict *d = owner;
+    *len = d->lengths[code];
+    return d->strings[code];
 }
 
 double table_intern(struct table *t, size_t c, const char *s, size_t len)
 {
     assert(c < t->ncols && t->categorical[c]);
     struct table_dict *d = &t->dicts[c];
-    /* Keeping the load at most one half bounds the expected probes. */
-    if (2 * (d->count + 1) > d->nslots)
-        dict_rehash(d, d->nslots ? 2 * d->nslots : DICT_MIN_SLOTS);
-    uint64_t hash = hash_bytes(s, len);
-    size_t mask = d->nslots - 1;
-    size_t i = hash & mask;
-    for (; d->slots[i] != 0; i = (i + 1) & mask) {
-        size_t code = d->slots[i] - 1;
-        const struct dict_entry *e = &d->entries[code];
-        if (e->hash == hash && e->len == len && memcmp(d->strings[code], s, len) == 0)
-            return (double)code;
-    }
-    size_t code = d->count;
+    if (!d->index)
+        d->index = strmap_new(dict_key_of, d);
+    size_t code = strmap_get(d->index, s, len);
+    if (code != STRMAP_MISSING)
+        return (double)code;
+    code = d->count;
     mem_grow((void **)&d->strings, &d->strings_cap, code + 1, sizeof(*d->strings));
-    mem_grow((void **)&d->entries, &d->entries_cap, code + 1, sizeof(*d->entries));
+    mem_grow((void **)&d->lengths, &d->lengths_cap, code + 1, sizeof(*d->lengths));
     d->strings[code] = mem_strndup(s, len);
-    d->entries[code] = (struct dict_entry){.len = len, .hash = hash};
-    d->slots[i] = code + 1;
+    d->lengths[code] = len;
+    strmap_put(d->index, s, len, code);
     d->count++;
     return (double)code;
 }
@@ -262,10 +236,10 @@ void table_destroy(struct table *t)
     for (size_t c = 0; c < t->ncols; c++) {
         if (t->dicts) {
             struct table_dict *d = &t->dicts[c];
-            free(d->slots);
+            strmap_destroy(d->index);
             for (size_t code = 0; code < d->count; code++)
                 free(d->strings[code]);
-            free(d->entries);
+            free(d->lengths);
             free(d->strings);
         }
         free(t->names[c]);

@@ -2,9 +2,9 @@
 #include "service/http/prom.h"
 
 #include "service/base/error.h"
-#include "service/base/hash.h"
 #include "service/base/log.h"
 #include "service/base/mem.h"
+#include "service/base/strmap.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -19,8 +19,11 @@
 
 struct prom_metric {
     struct prom_family *family;
-    char **values; /* family->nlabels label values, valid UTF-8; immutable */
-    uint64_t hash; /* of values, for the family's table */
+    /* The label values, valid UTF-8, each followed by its NUL, back to back: the child's key in
+     * the family's index. Immutable. */
+    char *key;
+    size_t key_len;
+    char **values; /* family->nlabels pointers into key */
     /* Counter: the sum of whole-number increments, so that prom_inc is one atomic add. */
     _Atomic uint64_t whole;
     /* The bits of a double: a counter's other increments, a gauge's value, a histogram's sum. */
@@ -37,11 +40,12 @@ struct prom_family {
     size_t nbounds;
     void (*collect)(struct prom_sink *sink, void *opaque); /* NULL unless a collector */
     void *opaque;
-    pthread_mutex_t lock; /* guards the children and the table, not the children's values */
+    pthread_mutex_t lock; /* guards the children, the index and lookup, not the children's values */
     struct prom_metric **children; /* in creation order */
     size_t nchildren, children_cap;
-    struct prom_metric **slots; /* open addressing, linear probing; nslots a power of 2 */
-    size_t nslots;
+    struct strmap *index; /* a child's key -> its place in children */
+    char *lookup;         /* the key prom_child looks up, kept so that it allocates once */
+    size_t lookup_cap;
 };
 
 struct prom_registry {
@@ -186,14 +190,13 @@ static char *prom_utf8_copy(const char *s)
 
 /* --- families --------------------------------------------------------------------------------- */
 
-static void prom_metric_free(struct prom_metric *m, size_t nlabels)
+static void prom_metric_free(struct prom_metric *m)
 {
     if (!m)
         return;
     free((void *)m->buckets);
-    for (size_t i = 0; i < nlabels; i++)
-        free(m->values[i]);
     free(m->values);
+    free(m->key);
     free(m);
 }
 
@@ -202,8 +205,9 @@ static void prom_family_free(struct prom_family *f)
     if (!f)
         return;
     for (size_t i = 0; i < f->nchildren; i++)
-        prom_metric_free(f->children[i], f->nlabels);
-    free(f->slots);
+        prom_metric_free(f->children[i]);
+    strmap_destroy(f->index);
+    free(f->lookup);
     free(f->children);
     pthread_mutex_destroy(&f->lock);
     free(f->bounds);
@@ -213,6 +217,13 @@ static void prom_family_free(struct prom_family *f)
     free(f->help);
     free(f->name);
     free(f);
+}
+
+static const void *prom_child_key_of(const void *owner, size_t i, size_t *len)
+{
+    const struct prom_metric *m = ((const struct prom_family *)owner)->children[i];
+    *len = m->key_len;
+    return m->key;
 }
 
 struct prom_registry *prom_registry_new(void)
@@ -337,6 +348,7 @@ static struct prom_family *prom_register(struct prom_registry *reg, const char *
     f->collect = collect;
     f->opaque = opaque;
     pthread_mutex_init(&f->lock, NULL);
+    f->index = strmap_new(prom_child_key_of, f);
 
     pthread_mutex_lock(&reg->lock);
     for (size_t i = 0; i < reg->nfamilies; i++) {
@@ -430,39 +442,37 @@ struct prom_family *prom_collector(struct prom_registry *reg, const char *name, 
 
 /* --- children --------------------------------------------------------------------------------- */
 
-static uint64_t prom_hash_values(char *const *values, size_t n)
+/* Writes the label values, each repaired to valid UTF-8 where it is not and followed by its NUL,
+ * into f->lookup and returns their length: the key of f's index. Under f->lock. */
+static size_t prom_child_key(struct prom_family *f, const char *const *values)
 {
-    uint64_t h = 0x9E3779B97F4A7C15ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ hash_bytes(values[i], strlen(values[i]))) * 0x100000001B3ull + i;
-    return h;
+    size_t len = 0;
+    for (size_t i = 0; i < f->nlabels; i++) {
+        char *repaired = prom_valid_utf8(values[i]) ? NULL : prom_utf8_copy(values[i]);
+        const char *value = repaired ? repaired : values[i];
+        size_t size = strlen(value) + 1;
+        mem_grow((void **)&f->lookup, &f->lookup_cap, len + size, 1);
+        memcpy(f->lookup + len, value, size);
+        len += size;
+        free(repaired);
+    }
+    return len;
 }
 
-static int prom_values_equal(char *const *a, char *const *b, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(a[i], b[i]) != 0)
-            return 0;
-    return 1;
-}
-
-/* Puts m into the table of f, which has a free slot. Under f->lock. */
-static void prom_table_insert(struct prom_family *f, struct prom_metric *m)
-{
-    size_t mask = f->nslots - 1;
-    size_t i = (size_t)m->hash & mask;
-    while (f->slots[i])
-        i = (i + 1) & mask;
-    f->slots[i] = m;
-}
-
-/* Adds a new child with the (already valid UTF-8) values, which it takes over. Under f->lock. */
-static struct prom_metric *prom_child_create(struct prom_family *f, char **values, uint64_t hash)
+/* Adds a new child with key[0..len) (as prom_child_key writes it), copied. Under f->lock. */
+static struct prom_metric *prom_child_create(struct prom_family *f, const char *key, size_t len)
 {
     struct prom_metric *m = mem_calloc(1, sizeof *m);
     m->family = f;
-    m->values = values;
-    m->hash = hash;
+    m->key = mem_alloc(len);
+    if (len > 0)
+        memcpy(m->key, key, len);
+    m->key_len = len;
+    m->values = mem_alloc((f->nlabels ? f->nlabels : 1) * sizeof *m->values);
+    for (size_t i = 0, at = 0; i < f->nlabels; i++) {
+        m->values[i] = m->key + at;
+        at += strlen(m->values[i]) + 1;
+    }
     atomic_init(&m->whole, 0);
     atomic_init(&m->bits, prom_bits_of(0.0));
     if (f->type == PROM_HISTOGRAM) {
@@ -470,20 +480,10 @@ static struct prom_metric *prom_child_create(struct prom_family *f, char **value
         for (size_t i = 0; i <= f->nbounds; i++)
             atomic_init(&m->buckets[i], 0);
     }
-    /* Keep the table at most half full, so that probes stay short. */
-    if (2 * (f->nchildren + 1) > f->nslots) {
-        size_t nslots = f->nslots ? 2 * f->nslots : 8;
-        while (2 * (f->nchildren + 1) > nslots)
-            nslots *= 2;
-        free(f->slots);
-        f->slots = mem_calloc(nslots, sizeof *f->slots);
-        f->nslots = nslots;
-        for (size_t i = 0; i < f->nchildren; i++)
-            prom_table_insert(f, f->children[i]);
-    }
     mem_grow((void **)&f->children, &f->children_cap, f->nchildren + 1, sizeof *f->children);
-    f->children[f->nchildren++] = m;
-    prom_table_insert(f, m);
+    f->children[f->nchildren] = m;
+    strmap_put(f->index, m->key, len, f->nchildren);
+    f->nchildren++;
     return m;
 }
 
@@ -507,50 +507,14 @@ struct prom_metric *prom_child(struct prom_family *f, const char *const *values)
             return NULL;
         }
     }
-    /* Most values are valid UTF-8 already: look them up as they are, and copy only when a new
-     * child is made or a value needs repair. */
-    char **repaired = NULL;
-    char *const *key = (char *const *)values;
-    struct prom_metric *found = NULL;
-    for (size_t i = 0; i < f->nlabels; i++) {
-        if (!prom_valid_utf8(values[i])) {
-            repaired = mem_calloc(f->nlabels, sizeof *repaired);
-            for (size_t j = 0; j < f->nlabels; j++)
-                repaired[j] = prom_utf8_copy(values[j]);
-            key = repaired;
-            break;
-        }
-    }
-    uint64_t hash = prom_hash_values(key, f->nlabels);
-
+    /* The key goes into the family's own buffer: most calls find their child, and then allocate
+     * nothing (a value that needs repair costs a copy). */
     pthread_mutex_lock(&f->lock);
-    if (f->nslots > 0) {
-        size_t mask = f->nslots - 1;
-        for (size_t i = (size_t)hash & mask; f->slots[i]; i = (i + 1) & mask) {
-            struct prom_metric *m = f->slots[i];
-            if (m->hash == hash && prom_values_equal(m->values, key, f->nlabels)) {
-                found = m;
-                break;
-            }
-        }
-    }
-    if (!found) {
-        char **owned = repaired;
-        if (!owned) {
-            owned = mem_calloc(f->nlabels ? f->nlabels : 1, sizeof *owned);
-            for (size_t j = 0; j < f->nlabels; j++)
-                owned[j] = mem_strdup(values[j]);
-        }
-        repaired = NULL; /* the child owns it now */
-        found = prom_child_create(f, owned, hash);
-    }
+    size_t len = prom_child_key(f, values);
+    size_t i = strmap_get(f->index, f->lookup, len);
+    struct prom_metric *found =
+        i != STRMAP_MISSING ? f->children[i] : prom_child_create(f, f->lookup, len);
     pthread_mutex_unlock(&f->lock);
-
-    if (repaired) {
-        for (size_t j = 0; j < f->nlabels; j++)
-            free(repaired[j]);
-        free(repaired);
-    }
     return found;
 }
 
