@@ -914,9 +914,9 @@ static void every_corrupted_byte(void **state, enum linear_kind kind)
                 continue;
             memcpy(copy, buf, size);
             copy[i] = values[k];
-            support_write_file(path, copy, size);
             char err[512] = "";
-            struct artefact *b = artefact_read(path, err, sizeof(err));
+            /* In memory: artefact_read is this after reading the file (tested above). */
+            struct artefact *b = artefact_decode(copy, size, path, err, sizeof(err));
             if (!b) {
                 assert_int_equal(strncmp(err, path, strlen(path)), 0);
                 refused++;
