@@ -63,8 +63,12 @@ TEST_SRCS  := $(LOW_TESTS) $(CONN_TESTS) $(SVC_TESTS) $(INTG_SRCS)
 TEST_BINS  := $(TEST_SRCS:%.c=$(BUILD)/%)
 SUPPORT    := $(BUILD)/tests/support/support.o
 E2E_TESTS := $(wildcard tests/e2e/test_*.sh)
+# Fuzz targets: tests/fuzz/fuzz_NAME.c with its corpus in tests/fuzz/corpus/NAME/; each links
+# tests/fuzz/harness.c in both its builds (libFuzzer's, and the replay that `check` runs).
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES := $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=%)
 FUZZ_REPLAYS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%-replay)
+FUZZ_CORPUS_ROOT := -DFUZZ_CORPUS_ROOT='"$(abspath tests/fuzz/corpus)"'
 FUZZ_SECONDS ?= 60
 BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:%.c=$(BUILD)/%)
@@ -147,12 +151,13 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o
 	@$(if $(Q),echo "  LINK  $@")
 	$(Q)$(CC) $(LDFLAGS) $(filter %.o,$^) $(filter %.a,$^) $(PKG_LIBS) -lcmocka $(LDLIBS) -o $@
 
-# A fuzz target built with a main that replays a fixed corpus: part of `check`.
-$(BUILD)/tests/fuzz/%-replay: tests/fuzz/%.c $(LIBS)
+# A fuzz target built with a main that replays its corpus: part of `check`.
+$(BUILD)/tests/fuzz/harness.o: CFLAGS += $(FUZZ_CORPUS_ROOT)
+$(BUILD)/tests/fuzz/%-replay: tests/fuzz/%.c $(BUILD)/tests/fuzz/harness.o $(LIBS)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LINK  $@")
-	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -DFUZZ_REPLAY_MAIN $< $(LIBS) $(LDFLAGS) \
-	  $(PKG_LIBS) $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(PKG_CFLAGS) -DFUZZ_REPLAY_MAIN $< $(BUILD)/tests/fuzz/harness.o $(LIBS) \
+	  $(LDFLAGS) $(PKG_LIBS) $(LDLIBS) -o $@
 
 # `test` installs first, then re-enters make so pkg-config sees the packages.
 test:
@@ -212,17 +217,38 @@ bench:
 	@$(MAKE) --no-print-directory $(BIN) $(BENCH_BINS)
 	@TRIBUTARY_BIN=$(abspath $(BIN)) BENCH_DIR=$(abspath $(BUILD)/tests/bench) tests/bench/run.sh
 
-# libFuzzer needs clang; the targets are instrumented together with the library.
+# libFuzzer needs clang. The library is compiled once into build/fuzz/, instrumented for
+# coverage and with ASan and UBSan (any report is fatal, so that libFuzzer keeps the input), and
+# each target links it. Each target runs for FUZZ_SECONDS from its checked-in corpus, keeping
+# what it finds in build/fuzz/corpus-NAME/ and a crashing input in build/fuzz/; of its log
+# (build/fuzz/NAME.log) the final counts are shown, or the last 40 lines when it fails.
+FUZZ_DIR    := build/fuzz
+FUZZ_CFLAGS := -std=c17 -g -O1 -D_GNU_SOURCE -I. -fsanitize=address,undefined \
+               -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_LIB    := $(FUZZ_DIR)/libtributary.a
+FUZZ_BINS   := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC    $< (fuzz)")
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -MMD -MP -c $< -o $@
+$(FUZZ_LIB): $(LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o $(FUZZ_DIR)/obj/tests/fuzz/harness.o \
+  $(FUZZ_LIB)
+	@$(if $(Q),echo "  LINK  $@")
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ $(PKG_LIBS) $(LDLIBS) -o $@
+
 fuzz:
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) clang"
-	@mkdir -p build/fuzz
-	@set -o pipefail; for f in $(FUZZ_SRCS); do \
-	  t=build/fuzz/$$(basename $$f .c); mkdir -p build/fuzz/corpus-$$(basename $$f .c); \
-	  clang -std=c17 -g -O1 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) \
-	    $$f $(LIB_SRCS) $(PKG_LIBS) $(LDLIBS) -o $$t || exit 1; \
-	  echo "== $$t for $(FUZZ_SECONDS) s"; \
-	  $$t -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus-$$(basename $$f .c) 2>&1 | tail -3 || exit 1; \
-	done
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+	@$(foreach n,$(FUZZ_NAMES),mkdir -p $(FUZZ_DIR)/corpus-$(n) && \
+	  echo "== fuzz_$(n) for $(FUZZ_SECONDS) s" && \
+	  if $(FUZZ_DIR)/fuzz_$(n) -max_total_time=$(FUZZ_SECONDS) \
+	       -artifact_prefix=$(FUZZ_DIR)/$(n)- $(FUZZ_DIR)/corpus-$(n) tests/fuzz/corpus/$(n) \
+	       >$(FUZZ_DIR)/$(n).log 2>&1; \
+	  then grep DONE $(FUZZ_DIR)/$(n).log; else tail -40 $(FUZZ_DIR)/$(n).log; exit 1; fi && ) true
 
 # Fails with file:line for every #include that runs against the layers' direction.
 layers:
@@ -235,4 +261,4 @@ clean:
 	rm -rf build
 
 .SECONDARY:
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) $(FUZZ_DIR) -name '*.d' 2>/dev/null)

@@ -24,6 +24,8 @@
 /* Nesting under kafka: deeper than any librdkafka property; also stops a YAML
  * alias that refers to its own ancestor from recursing for ever. */
 #define CONFIG_KAFKA_DEPTH_MAX 16
+/* The longest kafka property name config_write writes as an implicit YAML key. */
+#define CONFIG_IMPLICIT_KEY_BYTES 250
 
 enum config_type {
     CONFIG_STRING,    /* char *, any text */
@@ -206,6 +208,49 @@ static int config_origin_fail(const struct config_origin *origin, char *err, siz
         return tb_fail(err, errsz, TB_CONFIG, "%s:%zu: %s: %s", origin->file, origin->line,
                        origin->name, message);
     return tb_fail(err, errsz, TB_CONFIG, "%s %s: %s", origin->source, origin->name, message);
+}
+
+/* Decodes the UTF-8 sequence at s into *cp and returns its length in bytes, or 0 when s does not
+ * start with one (a stray or missing continuation byte, an overlong form, a surrogate, a code
+ * point above U+10FFFF): what the YAML reader refuses in a file. */
+static size_t config_utf8_decode(const char *s, uint32_t *cp)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t n;
+    uint32_t v, min;
+    if (u[0] < 0x80) {
+        *cp = u[0];
+        return 1;
+    }
+    if ((u[0] & 0xe0) == 0xc0) {
+        n = 2, v = u[0] & 0x1fu, min = 0x80;
+    } else if ((u[0] & 0xf0) == 0xe0) {
+        n = 3, v = u[0] & 0x0fu, min = 0x800;
+    } else if ((u[0] & 0xf8) == 0xf0) {
+        n = 4, v = u[0] & 0x07u, min = 0x10000;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((u[i] & 0xc0) != 0x80) /* the terminating NUL included */
+            return 0;
+        v = v << 6 | (u[i] & 0x3fu);
+    }
+    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+        return 0;
+    *cp = v;
+    return n;
+}
+
+/* Whether s is UTF-8 text. Every string of a configuration is, as a YAML file can hold nothing
+ * else: config_write could not write it otherwise. */
+static bool config_is_utf8(const char *s)
+{
+    uint32_t cp;
+    for (size_t n; *s; s += n)
+        if ((n = config_utf8_decode(s, &cp)) == 0)
+            return false;
+    return true;
 }
 
 static void *config_slot(struct config *cfg, size_t offset)
@@ -663,6 +708,8 @@ int config_set(struct config *cfg, const char *key, const char *value, const cha
 {
     assert(key && value);
     struct config_origin where = {NULL, 0, origin ? origin : "set", key};
+    if (!config_is_utf8(key) || !config_is_utf8(value))
+        return config_origin_fail(&where, err, errsz, "not UTF-8 text");
     if (strncmp(key, "kafka.", 6) == 0 && key[6] != '\0') {
         config_kafka_set(cfg, key + 6, value);
         return TB_OK;
@@ -695,6 +742,10 @@ int config_apply_env(struct config *cfg, char *const *envp, char *err, size_t er
         if (ignored)
             continue;
         struct config_origin origin = {NULL, 0, "environment", name};
+        if (!config_is_utf8(name) || !config_is_utf8(value)) {
+            rc = config_origin_fail(&origin, err, errsz, "not UTF-8 text");
+            goto cleanup;
+        }
         if (strncmp(rest, "KAFKA_", 6) == 0 && rest[6] != '\0') {
             free(kafka_key);
             kafka_key = mem_strdup(rest + 6);
@@ -966,22 +1017,31 @@ static const char *config_type_name(enum config_type type)
     return "?";
 }
 
-/* Writes s as a YAML double-quoted scalar. */
+/* Writes s (UTF-8) as a YAML double-quoted scalar that reads back as s: escaped are the quote,
+ * the backslash and every character that YAML does not keep as it is between quotes, namely the
+ * C0 and C1 controls and DEL, which it refuses, the line breaks NEL, LS and PS, which it folds,
+ * and the non-characters U+FFFE and U+FFFF, which it refuses. */
 static void config_write_quoted(FILE *out, const char *s)
 {
     fputc('"', out);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c == '\t')
+    while (*s) {
+        uint32_t cp = 0;
+        size_t n = config_utf8_decode(s, &cp);
+        if (n == 0) /* not UTF-8: config_set and the YAML reader let none in */
+            cp = (unsigned char)*s, n = 1;
+        if (cp == '"' || cp == '\\')
+            fprintf(out, "\\%c", (char)cp);
+        else if (cp == '\t')
             fputs("\\t", out);
-        else if (c == '\n')
+        else if (cp == '\n')
             fputs("\\n", out);
-        else if (c < 0x20 || c == 0x7f)
-            fprintf(out, "\\x%02x", c);
+        else if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+            fprintf(out, "\\x%02x", (unsigned)cp);
+        else if (cp == 0x2028 || cp == 0x2029 || cp == 0xfffe || cp == 0xffff)
+            fprintf(out, "\\u%04x", (unsigned)cp);
         else
-            fputc(c, out);
+            fwrite(s, 1, n, out);
+        s += n;
     }
     fputc('"', out);
 }
@@ -1173,6 +1233,10 @@ static void config_write_value(FILE *out, const struct config *cfg, const struct
         fputc('{', out);
         for (size_t i = 0; i < cfg->nkafka; i++) {
             fputs(i ? ", " : "", out);
+            /* YAML reads an implicit key of at most 1024 characters, and escapes make a key up
+             * to four times as long: a longer one is written as an explicit key. */
+            if (strlen(cfg->kafka[i].key) > CONFIG_IMPLICIT_KEY_BYTES)
+                fputs("? ", out);
             config_write_quoted(out, cfg->kafka[i].key);
             fputs(": ", out);
             config_write_quoted(out, cfg->kafka[i].value);

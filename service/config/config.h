@@ -181,7 +181,8 @@ int config_load_file(struct config *cfg, const char *path, char *err, size_t err
  * kafka property lower(REST) with '_' as '.' (TRIBUTARY_KAFKA_BOOTSTRAP_SERVERS
  * is bootstrap.servers). TRIBUTARY_BIN and TRIBUTARY_DATA belong to the test
  * and demo scripts, not to the configuration, and are ignored; any other
- * unknown TRIBUTARY_* variable is an error. Other variables are ignored.
+ * unknown TRIBUTARY_* variable is an error, and so is a name or value that is
+ * not UTF-8 text (which no YAML file could hold). Other variables are ignored.
  * Returns TB_OK, or TB_CONFIG with a message naming the variable
  * ("environment TRIBUTARY_SERVE_WORKRS: unknown key"); on failure cfg is left
  * exactly as it was. */
@@ -190,8 +191,10 @@ int config_apply_env(struct config *cfg, char *const *envp, char *err, size_t er
 /* Sets the key at its dotted path (e.g. "serve.workers", "input.features" as
  * "a,b", "kafka.bootstrap.servers") from the string value, with the same
  * parsing and bounds as a file. origin names the source in messages ("--set";
- * NULL means "set"): "--set serve.workers: 'x' is not an integer". Returns
- * TB_OK, or TB_CONFIG with cfg unchanged. value is copied. */
+ * NULL means "set"): "--set serve.workers: 'x' is not an integer". A key or
+ * value that is not UTF-8 text is refused ("--set input.topic: not UTF-8
+ * text"), as in a file. Returns TB_OK, or TB_CONFIG with cfg unchanged. value
+ * is copied. */
 int config_set(struct config *cfg, const char *key, const char *value, const char *origin,
                char *err, size_t errsz);
 

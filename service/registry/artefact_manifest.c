@@ -33,12 +33,24 @@ static json_t *artefact_json_number(double v)
     return isfinite(v) ? json_real(v) : json_null();
 }
 
+/* Sets obj[key] to value (taken), the key shown as artefact_json_string shows a string: jansson
+ * refuses a key that is not UTF-8, and a file may hold one. Returns 0, or -1 when jansson fails. */
+static int artefact_json_set_new(json_t *obj, const char *key, json_t *value)
+{
+    json_t *name = artefact_json_string(key);
+    int rc = name ? json_object_set_new(obj, json_string_value(name), value) : -1;
+    if (!name)
+        json_decref(value);
+    json_decref(name);
+    return rc;
+}
+
 static json_t *artefact_json_params(const struct artefact_params *params)
 {
     json_t *obj = json_object();
     for (size_t i = 0; obj && i < params->count; i++) {
-        if (json_object_set_new(obj, params->items[i].name,
-                                artefact_json_number(params->items[i].value)) != 0) {
+        if (artefact_json_set_new(obj, params->items[i].name,
+                                  artefact_json_number(params->items[i].value)) != 0) {
             json_decref(obj);
             return NULL;
         }
@@ -95,9 +107,9 @@ static json_t *artefact_json_pipeline(const struct pipeline_spec *spec)
     if (!root || !categorical || !stats || !columns)
         goto fail;
     for (size_t j = 0; j < spec->ncategorical; j++)
-        if (json_object_set_new(categorical, spec->categorical[j],
-                                artefact_json_strings((const char *const *)spec->categories[j],
-                                                      spec->ncategories[j])) != 0)
+        if (artefact_json_set_new(categorical, spec->categorical[j],
+                                  artefact_json_strings((const char *const *)spec->categories[j],
+                                                        spec->ncategories[j])) != 0)
             goto fail;
     for (unsigned bit = 1; bit <= PIPELINE_STAT_COUNT; bit <<= 1)
         if ((spec->window_stats & bit) &&

@@ -10,9 +10,9 @@
 #include "service/http/prom.h"
 #include "service/registry/artefact.h"
 #include "service/stream/live_model.h"
+#include "service/stream/predict_request.h"
 
 #include <jansson.h>
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -139,53 +139,6 @@ static void api_key(const struct http_server_request *request,
     api_respond_json(response, 200, doc);
 }
 
-/* The largest number of instances one predict request may carry. */
-#define API_MAX_INSTANCES 10000
-
-/* Reads instance i (an object of input fields, with an optional string "key") into row[0..q)
- * and its key. Returns NULL, or the reason it cannot be scored. */
-static const char *api_read_instance(const struct pipeline *pipeline, json_t *instance, double *row,
-                                     const char **key, size_t *key_len, char *why, size_t whysz)
-{
-    const struct pipeline_spec *spec = pipeline_spec(pipeline);
-    if (!json_is_object(instance)) {
-        snprintf(why, whysz, "is not a JSON object of input fields");
-        return why;
-    }
-    json_t *k = json_object_get(instance, "key");
-    *key = json_is_string(k) ? json_string_value(k) : "";
-    *key_len = json_is_string(k) ? json_string_length(k) : 0;
-    if (k && !json_is_string(k)) {
-        snprintf(why, whysz, "key is not a string");
-        return why;
-    }
-    for (size_t j = 0; j < spec->nnumeric; j++) {
-        json_t *v = json_object_get(instance, spec->numeric[j]);
-        if (json_is_number(v)) {
-            row[j] = json_number_value(v);
-        } else if ((!v || json_is_null(v)) && spec->impute != PIPELINE_IMPUTE_NONE) {
-            row[j] = NAN;
-        } else {
-            snprintf(why, whysz, "input '%s' is %s; the model needs a number", spec->numeric[j],
-                     v ? "not a number" : "missing");
-            return why;
-        }
-    }
-    for (size_t j = 0; j < spec->ncategorical; j++) {
-        json_t *v = json_object_get(instance, spec->categorical[j]);
-        if (json_is_string(v)) {
-            row[spec->nnumeric + j] = (double)pipeline_category_index(
-                pipeline, j, json_string_value(v), json_string_length(v));
-        } else if (!v || json_is_null(v)) {
-            row[spec->nnumeric + j] = NAN;
-        } else {
-            snprintf(why, whysz, "input '%s' is not a string", spec->categorical[j]);
-            return why;
-        }
-    }
-    return NULL;
-}
-
 /* POST /v1/models/{name}/predict: {"instances": [{field: value, ..., "key": "m-1"}, ...]} (or
  * one instance object), scored in one batch by the stream's pipeline and model, each instance as
  * the next record of its key. */
@@ -196,10 +149,8 @@ static void api_predict(const struct http_server_request *request,
     struct live_model *model = serve_acquire_model(api->serve);
     const struct pipeline *pipeline = artefact_pipeline(model->artefact);
     const struct linear_model *linear = artefact_model(model->artefact);
-    double *rows = NULL, *features = NULL, *outputs = NULL, *decided = NULL;
-    const char **keys = NULL;
-    size_t *key_lens = NULL;
-    json_t *body = NULL;
+    struct predict_request *parsed = NULL;
+    double *features = NULL, *outputs = NULL, *decided = NULL;
     const char *name = http_server_request_capture(request);
     if (strcmp(name, artefact_name(model->artefact)) != 0) {
         http_server_respond_error(response, 404, "unknown model '%s' (serving '%s')", name,
@@ -208,52 +159,23 @@ static void api_predict(const struct http_server_request *request,
     }
     size_t len = 0;
     const void *text = http_server_request_body(request, &len);
-    json_error_t error;
-    body = json_loadb(text, len, 0, &error);
-    if (!body) {
-        http_server_respond_error(response, 400, "malformed JSON at line %d: %s", error.line,
-                                  error.text);
+    char why[512];
+    if (predict_request_parse(pipeline, text, len, &parsed, why, sizeof why) != TB_OK) {
+        http_server_respond_error(response, 400, "%s", why);
         goto done;
     }
-    json_t *instances = json_object_get(body, "instances");
-    json_t *one = json_array();
-    if (!instances) {
-        json_array_append(one, body);
-        instances = one;
-    }
-    size_t n = json_is_array(instances) ? json_array_size(instances) : 0;
-    if (n == 0 || n > API_MAX_INSTANCES) {
-        json_decref(one);
-        http_server_respond_error(response, 400,
-                                  "\"instances\" must be an array of 1 to %d instance objects",
-                                  API_MAX_INSTANCES);
-        goto done;
-    }
-    size_t q = pipeline_ninputs(pipeline), p = pipeline_nfeatures(pipeline);
+    const struct pipeline_rows *batch = predict_request_rows(parsed);
+    size_t n = batch->nrows, p = pipeline_nfeatures(pipeline);
     size_t width = linear_width(linear);
-    rows = mem_alloc(n * (q ? q : 1) * sizeof *rows);
-    keys = mem_alloc(n * sizeof *keys);
-    key_lens = mem_alloc(n * sizeof *key_lens);
-    for (size_t i = 0; i < n; i++) {
-        char why[512];
-        const char *bad = api_read_instance(pipeline, json_array_get(instances, i), rows + i * q,
-                                            &keys[i], &key_lens[i], why, sizeof why);
-        if (bad) {
-            json_decref(one);
-            http_server_respond_error(response, 400, "instance %zu %s", i, bad);
-            goto done;
-        }
-    }
     features = mem_alloc(n * p * sizeof *features);
     outputs = mem_alloc(n * width * sizeof *outputs);
     decided = mem_alloc(n * sizeof *decided);
-    struct pipeline_rows batch = {.nrows = n, .values = rows, .keys = keys, .key_lens = key_lens};
-    serve_peek(api->serve, pipeline, &batch, features);
+    serve_peek(api->serve, pipeline, batch, features);
     linear_predict(linear, features, n, outputs);
     linear_decide(linear, outputs, n, decided);
     for (size_t i = 0; model->online && i < n; i++) {
         double *out = outputs + i * width;
-        double online = serve_online_predict(api->serve, model, keys[i], key_lens[i],
+        double online = serve_online_predict(api->serve, model, batch->keys[i], batch->key_lens[i],
                                              features + i * p, live_model_offset(model, out));
         live_model_apply_online(model, online, out, &decided[i]);
     }
@@ -276,17 +198,13 @@ static void api_predict(const struct http_server_request *request,
             json_array_append_new(classes, json_real(linear->classes[k]));
         json_object_set_new(answer, "classes", classes);
     }
-    json_decref(one);
     api_respond_json(response, 200, answer);
 
 done:
     free(decided);
     free(outputs);
     free(features);
-    free(key_lens);
-    free(keys);
-    free(rows);
-    json_decref(body);
+    predict_request_destroy(parsed);
     live_model_release(model);
 }
 

@@ -1,10 +1,12 @@
 /* libFuzzer target for the Avro decoder: arbitrary bytes against a schema of mixed types. Built
  * with -DFUZZ_REPLAY_MAIN it has a main that replays the files named on its command line, or,
- * with none, checks generated datums (valid ones and mutated ones) from a fixed seed. */
+ * with none, its corpus and then generated datums (valid ones, which must be accepted exactly
+ * when their features are, and mutated ones) from a fixed seed. */
 #include "connectors/avro/avro_plan.h"
 #include "connectors/avro/avro_wire.h"
 #include "service/base/error.h"
 #include "service/base/rng.h"
+#include "tests/fuzz/harness.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -66,12 +68,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char reason[160] = "";
     int status = avro_plan_decode(fuzz_codec(), data, size, row, reason, sizeof reason);
     if (status == TB_OK) {
-        for (size_t j = 0; j < FUZZ_NREQUIRED; j++) {
-            if (!isfinite(row[j]))
-                __builtin_trap();
-        }
-    } else if (status != TB_PARSE || reason[0] == '\0') {
-        __builtin_trap();
+        for (size_t j = 0; j < FUZZ_NREQUIRED; j++)
+            HARNESS_ASSERT(isfinite(row[j]));
+    } else {
+        HARNESS_ASSERT(status == TB_PARSE && reason[0] != '\0');
     }
     return 0;
 }
@@ -247,32 +247,10 @@ static int replay(const uint8_t *data, size_t len)
     return status;
 }
 
-static int replay_file(const char *path)
-{
-    FILE *file = fopen(path, "rb");
-    if (!file) {
-        perror(path);
-        return 1;
-    }
-    struct avro_wire_buf buf = {0};
-    uint8_t chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, file)) > 0)
-        avro_wire_put_raw(&buf, chunk, n);
-    fclose(file);
-    replay(buf.data, buf.len);
-    avro_wire_buf_free(&buf);
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
-    int failures = 0;
-    if (argc > 1) {
-        for (int i = 1; i < argc; i++)
-            failures += replay_file(argv[i]);
-        printf("fuzz_avro_plan: replayed %d file(s)\n", argc - 1 - failures);
-    } else {
+    int failures = harness_replay_main(argc, argv, "avro_plan", LLVMFuzzerTestOneInput);
+    if (argc == 1) {
         uint64_t state = 20240601;
         struct avro_wire_buf buf = {0};
         unsigned accepted = 0, refused = 0, mutated = 0;

@@ -1562,6 +1562,48 @@ static void test_manifest_json(void **state)
     artefact_destroy(a);
 }
 
+/* Avro C does not check that strings are UTF-8, so a file may hold names that are not; the
+ * manifest shows their other bytes as '?', as it shows such strings, rather than failing as if
+ * out of memory (inspect and GET /v1/models could not describe the model served). */
+static void test_manifest_json_non_utf8_names(void **state)
+{
+    char *path = path_in(state, "latin1.avro");
+    char mode[] = "mo\xe9"
+                  "de";
+    char *categorical[] = {mode};
+    struct pipeline_spec spec = sample_spec;
+    spec.categorical = categorical;
+    char err[512] = "";
+    struct pipeline *pipeline = pipeline_new(&spec, err, sizeof err);
+    assert_non_null(pipeline);
+    struct linear_model model = sample_model(&samples[LINEAR_RIDGE]);
+    struct artefact_info info = {.name = "latin1", .label = "rul"};
+    struct artefact *a = artefact_new(&info, pipeline, &model, err, sizeof err);
+    assert_non_null(a);
+    pipeline_destroy(pipeline);
+    artefact_set_metric(a, "log\x9a\x93oss", 0.25);
+    artefact_set_hyperparameter(a, "\xff", 2.0);
+    write_or_fail(a, path);
+    struct artefact *read = read_or_fail(path);
+
+    char *text = NULL;
+    assert_int_equal(artefact_manifest_json(read, &text), TB_OK);
+    json_t *root = json_loads(text, 0, NULL);
+    assert_non_null(root);
+    json_t *metrics = json_object_get(root, "metrics");
+    assert_true(json_real_value(json_object_get(metrics, "log??oss")) == 0.25);
+    json_t *hyperparameters = json_object_get(root, "hyperparameters");
+    assert_true(json_real_value(json_object_get(hyperparameters, "?")) == 2.0);
+    json_t *pipeline_json = json_object_get(root, "pipeline");
+    json_t *mode_json = json_object_get(json_object_get(pipeline_json, "categorical"), "mo?de");
+    assert_json_strings(mode_json, (const char *const *)mode_categories, 3, "categories");
+    json_decref(root);
+    free(text);
+    artefact_destroy(read);
+    artefact_destroy(a);
+    free(path);
+}
+
 static void test_manifest_json_softmax(void **state)
 {
     (void)state;
@@ -1710,6 +1752,8 @@ int main(void)
         TEMP_DIR_CASE("manifest JSON: fields, pipeline stages, kind and sizes", test_manifest_json),
         TEMP_DIR_CASE("manifest JSON: a softmax model's classes and intercepts",
                       test_manifest_json_softmax),
+        TEMP_DIR_CASE("manifest JSON: names in a file that are not UTF-8 show as '?'",
+                      test_manifest_json_non_utf8_names),
         TEMP_DIR_CASE("constructor: checks and defaults", test_constructor_rejects_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

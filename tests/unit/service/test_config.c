@@ -630,6 +630,106 @@ static void test_config_set(void **state)
     assert_string_equal(err, "--set serve: unknown key");
 }
 
+/* A value that is not UTF-8 has no YAML spelling, so config_write could not write it for tune's
+ * trial configurations; --set and the environment refuse it as a file does. */
+static void test_set_and_env_refuse_non_utf8(void **state)
+{
+    struct fixture *fx = *state;
+    static const struct {
+        const char *key, *value, *expected;
+    } cases[] = {
+        {"input.topic", "caf\xe9", "--set input.topic: not UTF-8 text"},
+        {"input.features", "a,\xc0\xaf", "--set input.features: not UTF-8 text"}, /* overlong */
+        {"train.output", "\xed\xa0\x80", "--set train.output: not UTF-8 text"},   /* surrogate */
+        {"kafka.client.id", "x\xf4\x90\x80\x80", "--set kafka.client.id: not UTF-8 text"},
+        {"kafka.bo\xd8tstrap.servers", "b:9092",
+         "--set kafka.bo\xd8tstrap.servers: not UTF-8 text"},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        assert_int_equal(
+            config_set(fx->cfg, cases[i].key, cases[i].value, "--set", fx->err, sizeof fx->err),
+            TB_CONFIG);
+        assert_string_equal(fx->err, cases[i].expected);
+    }
+    char var[] = "TRIBUTARY_INPUT_TOPIC=caf\xe9", kafka[] = "TRIBUTARY_KAFKA_CLIENT_ID=\xff";
+    char *env[] = {var, NULL}, *kafka_env[] = {kafka, NULL};
+    assert_int_equal(config_apply_env(fx->cfg, env, fx->err, sizeof fx->err), TB_CONFIG);
+    assert_string_equal(fx->err, "environment TRIBUTARY_INPUT_TOPIC: not UTF-8 text");
+    assert_int_equal(config_apply_env(fx->cfg, kafka_env, fx->err, sizeof fx->err), TB_CONFIG);
+    assert_string_equal(fx->err, "environment TRIBUTARY_KAFKA_CLIENT_ID: not UTF-8 text");
+    assert_documented_defaults(fx->cfg);
+    assert_null(config_kafka_get(fx->cfg, "client.id"));
+
+    assert_int_equal(
+        config_set(fx->cfg, "input.topic", "caf\xc3\xa9", "--set", fx->err, sizeof fx->err), TB_OK);
+    assert_string_equal(fx->cfg->input.topic, "caf\xc3\xa9");
+}
+
+/* config_write escapes what YAML would refuse or fold between quotes (C0 and C1 controls, NEL,
+ * LS, PS, U+FFFE), so that every value reads back as it was. */
+static void test_write_reads_back_every_character(void **state)
+{
+    struct fixture *fx = *state;
+    static const char yaml[] =
+        "input:\n"
+        "  topic: \"a\\x80b\\x9fc\"\n"
+        "  label: \"line\\x85next\\u2028sep\\u2029para\"\n"
+        "  features: [\"\\uFFFE\", \"\\uFFFF\", \"tab\\there\", \"\\x01\\x7f\", \"caf\\xe9\"]\n"
+        "kafka: {\"client\\x85id\": \"q\\\"\\\\\"}\n";
+    assert_int_equal(load_text(fx, yaml), TB_OK);
+    char *written = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&written, &len);
+    assert_non_null(mem);
+    config_write(fx->cfg, mem);
+    assert_int_equal(fclose(mem), 0);
+
+    struct config *again = config_new();
+    write_file(fx->path, written);
+    assert_int_equal(config_load_file(again, fx->path, fx->err, sizeof fx->err), TB_OK);
+    assert_string_equal(again->input.topic, "a\xc2\x80"
+                                            "b\xc2\x9f"
+                                            "c");
+    assert_string_equal(again->input.label, "line\xc2\x85next\xe2\x80\xa8sep\xe2\x80\xa9para");
+    static const char *const features[] = {"\xef\xbf\xbe", "\xef\xbf\xbf", "tab\there", "\x01\x7f",
+                                           "caf\xc3\xa9"};
+    assert_list(again->input.features, again->input.nfeatures, features, ARRAY_LEN(features));
+    assert_string_equal(config_kafka_get(again, "client\xc2\x85id"), "q\"\\");
+    config_destroy(again);
+    free(written);
+}
+
+/* YAML reads an implicit key of at most 1024 characters; config_write writes a longer kafka
+ * property name (here 600 bytes that escape to 1800 characters) as an explicit key. */
+static void test_write_reads_back_long_kafka_key(void **state)
+{
+    struct fixture *fx = *state;
+    char key[6 + 600 + 1] = "kafka.";
+    for (size_t i = 0; i < 600; i++)
+        key[6 + i] = i % 2 ? '"' : '\t';
+    key[6 + 600] = '\0';
+    assert_int_equal(config_set(fx->cfg, key, "v", "--set", fx->err, sizeof fx->err), TB_OK);
+    assert_int_equal(config_set(fx->cfg, "kafka.acks", "all", "--set", fx->err, sizeof fx->err),
+                     TB_OK);
+    char *written = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&written, &len);
+    assert_non_null(mem);
+    config_write(fx->cfg, mem);
+    assert_int_equal(fclose(mem), 0);
+    assert_non_null(strstr(written, "kafka: {? \"\\t\\\"\\t"));
+    assert_non_null(strstr(written, ", \"acks\": \"all\"}"));
+
+    struct config *again = config_new();
+    write_file(fx->path, written);
+    if (config_load_file(again, fx->path, fx->err, sizeof fx->err) != TB_OK)
+        fail_msg("config_write's output does not load: %s", fx->err);
+    assert_string_equal(config_kafka_get(again, key + 6), "v");
+    assert_string_equal(config_kafka_get(again, "acks"), "all");
+    config_destroy(again);
+    free(written);
+}
+
 static void test_bool_spellings(void **state)
 {
     struct fixture *fx = *state;
@@ -796,6 +896,12 @@ int main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_kafka_get_set_remove, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_config_set, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_set_and_env_refuse_non_utf8, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_write_reads_back_every_character, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_write_reads_back_long_kafka_key, fixture_setup,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(test_bool_spellings, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_integer_and_number_syntax, fixture_setup,
                                         fixture_teardown),
