@@ -21,7 +21,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CFLAGS  := -std=c17 -O2 -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
-           -Wmissing-prototypes -D_GNU_SOURCE -I. -MMD -MP
+           -Wmissing-prototypes -Wconversion -Wvla -Wformat=2 -D_GNU_SOURCE -I. -MMD -MP
 LDFLAGS :=
 LDLIBS  := -lpthread -lm
 

@@ -131,7 +131,8 @@ int simulator_run(const struct config *cfg, const char *output, const struct kaf
         }
         atomic_store(&report->produced, ++produced);
         if (elapsed >= next_report_s) {
-            log_info("simulate: %lld records, %.0f records/s", produced, produced / elapsed);
+            log_info("simulate: %lld records, %.0f records/s", produced,
+                     (double)produced / elapsed);
             next_report_s += 5.0;
         }
     }
