@@ -23,7 +23,7 @@
  * gradient's max-norm is below LOGISTIC_EXACT_BELOW x rows, or a step is refused, the Hessian is
  * exact again, so the last steps converge quadratically to the exact optimum. */
 #define LOGISTIC_HESSIAN_STRIDE   16
-#define LOGISTIC_SAMPLED_MIN_ROWS (4 * LOGISTIC_HESSIAN_STRIDE * LOGISTIC_BLOCK_ROWS)
+#define LOGISTIC_SAMPLED_MIN_ROWS ((size_t)4 * LOGISTIC_HESSIAN_STRIDE * LOGISTIC_BLOCK_ROWS)
 #define LOGISTIC_EXACT_BELOW      1e-4
 
 /* Armijo constant of the line search and the number of step halvings it tries. */
@@ -325,9 +325,11 @@ static int logistic_newton(struct logistic_fit_state *s, const struct standardiz
         /* Refused: halve it, scoring each try from prev and eta. */
         double step = 0.5;
         int halvings = 1;
-        for (; halvings < LOGISTIC_MAX_HALVINGS; halvings++, step *= 0.5)
+        for (; halvings < LOGISTIC_MAX_HALVINGS; halvings++) {
             if (logistic_objective_change(s, step) <= LOGISTIC_ARMIJO * step * slope)
                 break;
+            step *= 0.5;
+        }
         if (halvings == LOGISTIC_MAX_HALVINGS)
             break;
         memcpy(s->theta, s->saved, s->q * sizeof(double));

@@ -138,7 +138,7 @@ struct http_server_response {
 
 static struct timeval http_server_timeval(int ms)
 {
-    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
     return tv;
 }
 
@@ -940,7 +940,7 @@ struct http_server *http_server_new(const struct http_server_options *options, c
         goto fail;
     http = http_wiring_evhttp(server->wiring);
     evhttp_set_max_body_size(http, (ev_ssize_t)server->max_body_bytes);
-    evhttp_set_max_headers_size(http, HTTP_SERVER_MAX_HEADER_BYTES);
+    evhttp_set_max_headers_size(http, (ev_ssize_t)HTTP_SERVER_MAX_HEADER_BYTES);
     evhttp_set_timeout_tv(http, &server->header_timeout);
     ev_uint16_t methods = 0;
     for (size_t i = 0; i < HTTP_SERVER_NMETHODS; i++)
