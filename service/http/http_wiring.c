@@ -63,6 +63,7 @@
 #include <event2/http.h>
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -184,6 +185,7 @@ static void http_wiring_work_remove(struct http_wiring *wiring, struct http_wiri
 static void http_wiring_conn_forget(struct http_wiring *wiring, struct http_wiring_conn *conn)
 {
     http_wiring_work_remove(wiring, conn);
+    assert(conn->wiring == wiring && (conn->prev != NULL) == (wiring->conns != conn));
     if (conn->prev)
         conn->prev->next = conn->next;
     else
@@ -495,8 +497,10 @@ void http_wiring_free(struct http_wiring *wiring)
     if (!wiring)
         return;
     wiring->stopping = 1;
-    while (wiring->lingers)
-        http_wiring_linger_end(wiring->lingers);
+    for (struct http_linger *linger = wiring->lingers, *next; linger; linger = next) {
+        next = linger->next;
+        http_wiring_linger_end(linger);
+    }
     if (wiring->http)
         evhttp_free(wiring->http); /* the listener, and every connection through the closed cb */
     while (wiring->conns) {
@@ -810,7 +814,7 @@ static int http_wiring_probe_connect(struct http_wiring_probe *probe, char *err,
     if (!bound)
         return tb_fail(err, errsz, TB_IO, "cannot listen on a loopback address: %s",
                        strerror(errno));
-    struct sockaddr_storage server;
+    struct sockaddr_storage server = {0}; /* getsockname's write is invisible to the analyzer */
     socklen_t server_len = sizeof server;
     if (getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&server, &server_len) !=
         0)
