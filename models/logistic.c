@@ -141,7 +141,9 @@ static bool logistic_newton_system(struct logistic_fit_state *s, size_t stride)
     memset(s->grad, 0, q * sizeof(double));
     memset(s->hess, 0, q * q * sizeof(double));
     for (size_t start = 0, block = 0; start < n; start += LOGISTIC_BLOCK_ROWS, block++) {
-        size_t m = n - start < LOGISTIC_BLOCK_ROWS ? n - start : LOGISTIC_BLOCK_ROWS;
+        size_t m = n - start;
+        if (m > LOGISTIC_BLOCK_ROWS)
+            m = LOGISTIC_BLOCK_ROWS;
         bool in_hessian = stride > 0 && block % stride == 0;
         double *eta = s->eta + start;
         standardize_rows(s->scales, start, m, s->z);

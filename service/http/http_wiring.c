@@ -328,7 +328,8 @@ static void http_wiring_output_cb(struct evbuffer *output, const struct evbuffer
     if (info->n_added == 0 || info->orig_size != 0 || conn->replying || conn->error_status)
         return;
     char line[12];
-    int status = http_wiring_status(line, http_wiring_peek(output, line, sizeof line));
+    size_t len = http_wiring_peek(output, line, sizeof line);
+    int status = http_wiring_status(line, len);
     if (status < 400)
         return; /* not an answer, or 100 Continue */
     conn->error_status = status;
