@@ -23,7 +23,7 @@
  * gradient's max-norm is below LOGISTIC_EXACT_BELOW x rows, or a step is refused, the Hessian is
  * exact again, so the last steps converge quadratically to the exact optimum. */
 #define LOGISTIC_HESSIAN_STRIDE   16
-#define LOGISTIC_SAMPLED_MIN_ROWS (4 * LOGISTIC_HESSIAN_STRIDE * LOGISTIC_BLOCK_ROWS)
+#define LOGISTIC_SAMPLED_MIN_ROWS ((size_t)4 * LOGISTIC_HESSIAN_STRIDE * LOGISTIC_BLOCK_ROWS)
 #define LOGISTIC_EXACT_BELOW      1e-4
 
 /* Armijo constant of the line search and the number of step halvings it tries. */
@@ -141,7 +141,9 @@ static bool logistic_newton_system(struct logistic_fit_state *s, size_t stride)
     memset(s->grad, 0, q * sizeof(double));
     memset(s->hess, 0, q * q * sizeof(double));
     for (size_t start = 0, block = 0; start < n; start += LOGISTIC_BLOCK_ROWS, block++) {
-        size_t m = n - start < LOGISTIC_BLOCK_ROWS ? n - start : LOGISTIC_BLOCK_ROWS;
+        size_t m = n - start;
+        if (m > LOGISTIC_BLOCK_ROWS)
+            m = LOGISTIC_BLOCK_ROWS;
         bool in_hessian = stride > 0 && block % stride == 0;
         double *eta = s->eta + start;
         standardize_rows(s->scales, start, m, s->z);
@@ -325,9 +327,11 @@ static int logistic_newton(struct logistic_fit_state *s, const struct standardiz
         /* Refused: halve it, scoring each try from prev and eta. */
         double step = 0.5;
         int halvings = 1;
-        for (; halvings < LOGISTIC_MAX_HALVINGS; halvings++, step *= 0.5)
+        for (; halvings < LOGISTIC_MAX_HALVINGS; halvings++) {
             if (logistic_objective_change(s, step) <= LOGISTIC_ARMIJO * step * slope)
                 break;
+            step *= 0.5;
+        }
         if (halvings == LOGISTIC_MAX_HALVINGS)
             break;
         memcpy(s->theta, s->saved, s->q * sizeof(double));

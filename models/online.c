@@ -5,6 +5,7 @@
 #include "service/base/error.h"
 #include "service/base/mem.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -252,6 +253,9 @@ static void rls_init(const struct online_model *m, double *state)
 static void rls_learn(const struct online_model *m, double *state, const double *x, double target)
 {
     size_t d = m->dim, nf = m->nfeatures;
+    /* online_new: nfeatures passed validate() and dim counts the intercept too, so xe and u hold
+     * d coordinates and all d of xe are set below. */
+    assert(nf <= ONLINE_MAX_FEATURES && d == nf + 1);
     double *w = state + 1, *packed = state + 1 + d;
     double xe[ONLINE_MAX_FEATURES + 1], u[ONLINE_MAX_FEATURES + 1];
     memcpy(xe, x, nf * sizeof(double));

@@ -122,6 +122,7 @@ static bool softmax_gradient(struct softmax_fit_state *s, const double *theta, d
                 row[c] = exp(row[c] - max);
                 sum += row[c];
             }
+            /* cppcheck-suppress invalidFunctionArg ; sum >= 1: the largest term is exp(0) */
             loss += max + log(sum) - own_score; /* log-sum-exp minus the own score */
             /* p - onehot; for the row's own class -(sum of the others), which does not cancel
              * when its probability is close to 1. */

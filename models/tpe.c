@@ -624,6 +624,7 @@ static double tpe_mixture_log_pdf(const struct tpe_mixture *m, double t, double 
     double sum = 0.0;
     for (size_t j = 0; j < m->n; j++)
         sum += exp(terms[j] - top);
+    /* cppcheck-suppress invalidFunctionArg ; sum >= 1: the largest term is exp(0) */
     return top + log(sum) - TPE_LOG_SQRT_2PI - m->log_accept;
 }
 
@@ -636,7 +637,7 @@ static double tpe_mixture_log_mass(const struct tpe_mixture *m, double a, double
     for (size_t j = 0; j < m->n; j++)
         mass += m->weight[j] *
                 tpe_normal_mass((a - m->mu[j]) / m->sigma[j], (b - m->mu[j]) / m->sigma[j]);
-    return log(mass) - m->log_accept;
+    return (mass == 0.0 ? -INFINITY : log(mass)) - m->log_accept; /* 0: every tail underflowed */
 }
 
 /* A draw from the truncated mixture: component and value redrawn together until the value is in

@@ -37,7 +37,7 @@ void changelog_encode(const struct changelog_entry *e, struct avro_wire_buf *out
     if (e->tombstone)
         return;
     /* Everything at once: 9 varints at most (three of them block counts) and the payload. */
-    avro_wire_buf_reserve(out, 9 * AVRO_WIRE_MAX_VARINT_BYTES + e->model_len +
+    avro_wire_buf_reserve(out, (size_t)9 * AVRO_WIRE_MAX_VARINT_BYTES + e->model_len +
                                    8 * (e->nstate + e->nwindow + e->nmetrics));
     avro_wire_put_long(out, e->offset);
     avro_wire_put_string(out, e->model, e->model_len);

@@ -8,7 +8,7 @@ const char *tb_strerror(int status)
 {
     switch (status) {
 #define TB_ERROR_CASE(name, code, message)                                                         \
-    case code:                                                                                     \
+    case (code):                                                                                   \
         return message;
         TB_ERRORS(TB_ERROR_CASE)
 #undef TB_ERROR_CASE
@@ -16,7 +16,7 @@ const char *tb_strerror(int status)
     return "unknown error";
 }
 
-int tb_fail(char *err, size_t errsz, int status, const char *fmt, ...)
+void tb_format(char *err, size_t errsz, const char *fmt, ...)
 {
     if (err && errsz > 0) {
         va_list ap;
@@ -24,5 +24,4 @@ int tb_fail(char *err, size_t errsz, int status, const char *fmt, ...)
         vsnprintf(err, errsz, fmt, ap);
         va_end(ap);
     }
-    return status;
 }

@@ -21,7 +21,7 @@
     X(NOTFOUND, -11, "not found")
 
 enum tb_status {
-#define TB_ERROR_ENUM(name, code, message) TB_##name = code,
+#define TB_ERROR_ENUM(name, code, message) TB_##name = (code),
     TB_ERRORS(TB_ERROR_ENUM)
 #undef TB_ERROR_ENUM
 };
@@ -29,9 +29,18 @@ enum tb_status {
 /* Returns the fixed message of a status code; never NULL. */
 const char *tb_strerror(int status);
 
-/* Formats a message into err (when err is not NULL and errsz > 0) and returns
- * status, so that a failure path reads `return tb_fail(err, errsz, TB_IO, ...)`. */
-int tb_fail(char *err, size_t errsz, int status, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+/* Formats a message into err (when err is not NULL and errsz > 0). */
+void tb_format(char *err, size_t errsz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Returns status; what tb_fail evaluates to. */
+static inline int tb_status(int status)
+{
+    return status;
+}
+
+/* Formats a message into err, as tb_format does, and evaluates to status, so that a failure path
+ * reads `return tb_fail(err, errsz, TB_IO, ...)`. A macro, so that the static analyzers (which do
+ * not follow calls to variadic functions) see which status a failure path returns. */
+#define tb_fail(err, errsz, status, ...) (tb_format((err), (errsz), __VA_ARGS__), tb_status(status))
 
 #endif

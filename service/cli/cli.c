@@ -62,17 +62,15 @@ static void cli_usage(const struct cli_command *cmd, FILE *out)
                  "lists them all.\n");
 }
 
-/* Appends "key=value" (copied) to the assignments. */
+/* Appends "key=value" (copied) to the assignments; value alone, as --set gives it, when key is
+ * NULL. */
 static void cli_add_set(char ***sets, size_t *nsets, size_t *cap, const char *key,
                         const char *value)
 {
-    size_t klen = key ? strlen(key) : 0, vlen = strlen(value);
-    char *assignment = mem_alloc(klen + vlen + 2);
-    if (key) {
-        memcpy(assignment, key, klen);
-        assignment[klen++] = '=';
-    }
-    memcpy(assignment + klen, value, vlen + 1);
+    const char *prefix = key ? key : "", *equals = key ? "=" : "";
+    size_t size = strlen(prefix) + strlen(equals) + strlen(value) + 1;
+    char *assignment = mem_alloc(size);
+    snprintf(assignment, size, "%s%s%s", prefix, equals, value);
     mem_grow((void **)sets, cap, *nsets + 1, sizeof **sets);
     (*sets)[(*nsets)++] = assignment;
 }

@@ -46,6 +46,9 @@ static int broker_parse_topic(char *spec, int *partitions, char *err, size_t err
     return TB_OK;
 }
 
+/* More --topic options than a test or a demo needs, and few enough to live on the stack. */
+#define BROKER_MAX_TOPICS 256
+
 int cmd_broker(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -55,8 +58,10 @@ int cmd_broker(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     int nbrokers = 3;
-    char *topics[argc > 0 ? argc : 1]; /* the --topic arguments */
+    char *topics[BROKER_MAX_TOPICS]; /* the --topic names */
+    int partitions[BROKER_MAX_TOPICS];
     int ntopics = 0;
+    char err[512];
     int opt;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "b:t:h", options, NULL)) != -1) {
@@ -72,6 +77,15 @@ int cmd_broker(int argc, char **argv)
             break;
         }
         case 't':
+            if (ntopics == BROKER_MAX_TOPICS) {
+                fprintf(stderr, "tributary broker: more than %d --topic options\n",
+                        BROKER_MAX_TOPICS);
+                return 2;
+            }
+            if (broker_parse_topic(optarg, &partitions[ntopics], err, sizeof err) != TB_OK) {
+                fprintf(stderr, "tributary broker: %s\n", err);
+                return 2;
+            }
             topics[ntopics++] = optarg;
             break;
         case 'h':
@@ -90,14 +104,6 @@ int cmd_broker(int argc, char **argv)
         return 2;
     }
 
-    char err[512];
-    int partitions[ntopics > 0 ? ntopics : 1];
-    for (int i = 0; i < ntopics; i++) {
-        if (broker_parse_topic(topics[i], &partitions[i], err, sizeof err) != TB_OK) {
-            fprintf(stderr, "tributary broker: %s\n", err);
-            return 2;
-        }
-    }
     signals_install();
     struct embedded_broker *broker = embedded_broker_new(nbrokers, err, sizeof err);
     if (!broker) {

@@ -12,6 +12,7 @@
 #include "service/offline/dataset.h"
 #include "service/registry/artefact.h"
 
+#include <assert.h>
 #include <avro.h>
 #include <errno.h>
 #include <math.h>
@@ -115,12 +116,14 @@ static void score_csv_header(FILE *out, const struct dataset *ds, const struct l
     fputs(label ? ",label\n" : "\n", out);
 }
 
-/* Writes one scored row; TB_OK or TB_IO. */
+/* Writes one scored row, with the model's nclasses probabilities (NULL for a regression);
+ * TB_OK or TB_IO. */
 static int score_row(struct score_output *out, const struct dataset *ds, const struct artefact *a,
                      size_t r, size_t row, double decided, const double *probabilities,
                      double label, char *err, size_t errsz)
 {
     const struct linear_model *m = artefact_model(a);
+    assert(probabilities || m->nclasses == 0);
     if (out->csv) {
         fprintf(out->csv, "%zu", row);
         if (ds->keys)

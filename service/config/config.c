@@ -581,13 +581,7 @@ static void config_free_fields(struct config *cfg)
             config_free_list(*(char ***)config_slot(cfg, f->offset),
                              *(size_t *)config_slot(cfg, f->count_offset));
             break;
-        case CONFIG_KAFKA:
-            for (size_t k = 0; k < cfg->nkafka; k++) {
-                free(cfg->kafka[k].key);
-                free(cfg->kafka[k].value);
-            }
-            free(cfg->kafka);
-            break;
+        case CONFIG_KAFKA: /* one set of properties, not one per row: freed below */
         case CONFIG_INT:
         case CONFIG_INT64:
         case CONFIG_DOUBLE:
@@ -595,6 +589,11 @@ static void config_free_fields(struct config *cfg)
             break;
         }
     }
+    for (size_t k = 0; k < cfg->nkafka; k++) {
+        free(cfg->kafka[k].key);
+        free(cfg->kafka[k].value);
+    }
+    free(cfg->kafka);
 }
 
 /* Returns a deep copy of src, freed with config_destroy. */
@@ -621,19 +620,18 @@ static struct config *config_clone(const struct config *src)
             *(char ***)config_slot(dst, f->offset) = items;
             break;
         }
-        case CONFIG_KAFKA:
-            dst->kafka = src->nkafka ? mem_alloc(src->nkafka * sizeof *dst->kafka) : NULL;
-            for (size_t k = 0; k < src->nkafka; k++) {
-                dst->kafka[k].key = mem_strdup(src->kafka[k].key);
-                dst->kafka[k].value = mem_strdup(src->kafka[k].value);
-            }
-            break;
+        case CONFIG_KAFKA: /* one set of properties, not one per row: copied below */
         case CONFIG_INT:
         case CONFIG_INT64:
         case CONFIG_DOUBLE:
         case CONFIG_BOOL:
             break;
         }
+    }
+    dst->kafka = src->nkafka ? mem_alloc(src->nkafka * sizeof *dst->kafka) : NULL;
+    for (size_t k = 0; k < src->nkafka; k++) {
+        dst->kafka[k].key = mem_strdup(src->kafka[k].key);
+        dst->kafka[k].value = mem_strdup(src->kafka[k].value);
     }
     return dst;
 }

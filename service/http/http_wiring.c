@@ -63,6 +63,7 @@
 #include <event2/http.h>
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -142,7 +143,7 @@ struct http_wiring {
 
 static struct timeval http_wiring_timeval(int ms)
 {
-    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
     return tv;
 }
 
@@ -184,6 +185,7 @@ static void http_wiring_work_remove(struct http_wiring *wiring, struct http_wiri
 static void http_wiring_conn_forget(struct http_wiring *wiring, struct http_wiring_conn *conn)
 {
     http_wiring_work_remove(wiring, conn);
+    assert(conn->wiring == wiring && (conn->prev != NULL) == (wiring->conns != conn));
     if (conn->prev)
         conn->prev->next = conn->next;
     else
@@ -326,7 +328,8 @@ static void http_wiring_output_cb(struct evbuffer *output, const struct evbuffer
     if (info->n_added == 0 || info->orig_size != 0 || conn->replying || conn->error_status)
         return;
     char line[12];
-    int status = http_wiring_status(line, http_wiring_peek(output, line, sizeof line));
+    size_t len = http_wiring_peek(output, line, sizeof line);
+    int status = http_wiring_status(line, len);
     if (status < 400)
         return; /* not an answer, or 100 Continue */
     conn->error_status = status;
@@ -495,8 +498,10 @@ void http_wiring_free(struct http_wiring *wiring)
     if (!wiring)
         return;
     wiring->stopping = 1;
-    while (wiring->lingers)
-        http_wiring_linger_end(wiring->lingers);
+    for (struct http_linger *linger = wiring->lingers, *next; linger; linger = next) {
+        next = linger->next;
+        http_wiring_linger_end(linger);
+    }
     if (wiring->http)
         evhttp_free(wiring->http); /* the listener, and every connection through the closed cb */
     while (wiring->conns) {
@@ -810,7 +815,7 @@ static int http_wiring_probe_connect(struct http_wiring_probe *probe, char *err,
     if (!bound)
         return tb_fail(err, errsz, TB_IO, "cannot listen on a loopback address: %s",
                        strerror(errno));
-    struct sockaddr_storage server;
+    struct sockaddr_storage server = {0}; /* getsockname's write is invisible to the analyzer */
     socklen_t server_len = sizeof server;
     if (getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&server, &server_len) !=
         0)

@@ -358,8 +358,9 @@ static void axis_ticks(const struct axis *a, struct ticks *t)
     double first = ceil(a->lo / step), last = floor(a->hi / step);
     if (!isfinite(first) || !isfinite(last))
         return;
-    for (double k = first; k <= last && t->n < MAX_TICKS; k++) {
-        double v = k * step;
+    /* Counted in integers: first + i is exact while it is a whole number below 2^53. */
+    for (size_t i = 0; i < MAX_TICKS && first + (double)i <= last; i++) {
+        double v = (first + (double)i) * step;
         t->at[t->n++] = v == 0 ? 0 : v; /* no "-0" */
     }
 }
@@ -371,7 +372,10 @@ static void tidy_exponent(char *text)
     char *e = strchr(text, 'e');
     if (!e)
         return;
-    int exponent = atoi(e + 1);
+    char *digits_end = NULL;
+    long exponent = strtol(e + 1, &digits_end, 10);
+    if (digits_end == e + 1 || *digits_end != '\0')
+        return; /* not an exponent as %e writes it: the text stays as it is */
     char *end = e;
     if (memchr(text, '.', (size_t)(e - text))) {
         while (end[-1] == '0')
@@ -380,7 +384,7 @@ static void tidy_exponent(char *text)
             end--;
     }
     /* Never longer than what it replaces: "e+07" has a sign and at least two digits. */
-    snprintf(end, (size_t)(e - end) + strlen(e) + 1, "e%d", exponent);
+    snprintf(end, (size_t)(e - end) + strlen(e) + 1, "e%ld", exponent);
 }
 
 /* Writes the label of tick i into out: as few digits as the step needs, in plain decimals unless

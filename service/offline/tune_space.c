@@ -131,19 +131,23 @@ static void tune_format_number(double v, char *buf, size_t bufsz)
         snprintf(buf, bufsz, "%.17g", v);
 }
 
-/* Formats "file:line: message" into the loader's err and returns TB_CONFIG. */
-static int tune_fail(struct tune_loader *l, size_t line, const char *fmt, ...)
+/* Formats "file:line: message" into the loader's err. */
+static void tune_format_error(struct tune_loader *l, size_t line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static int tune_fail(struct tune_loader *l, size_t line, const char *fmt, ...)
+static void tune_format_error(struct tune_loader *l, size_t line, const char *fmt, ...)
 {
     char message[768];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    return tb_fail(l->err, l->errsz, TB_CONFIG, "%s:%zu: %s", l->file, line, message);
+    tb_format(l->err, l->errsz, "%s:%zu: %s", l->file, line, message);
 }
+
+/* tune_format_error, evaluating to TB_CONFIG: a macro, as tb_fail is, so that the analyzers see
+ * the status of a failure path. */
+#define tune_fail(l, line, ...) (tune_format_error((l), (line), __VA_ARGS__), tb_status(TB_CONFIG))
 
 static bool tune_is_config_key(const char *name)
 {

@@ -26,8 +26,6 @@
 #include <time.h>
 #include <unistd.h>
 
-extern char **environ;
-
 /* One trial, asked or finished. */
 struct tuner_trial {
     double *values;
@@ -303,7 +301,7 @@ static int tuner_spawn(struct tuner *t, const char *config, const char *log, dou
             return late ? tb_fail(err, errsz, TB_TIMEOUT, "timed out after %g s", timeout_s)
                         : tb_fail(err, errsz, TB_TIMEOUT, "interrupted");
         }
-        struct timespec pause = {0, 20 * 1000 * 1000};
+        struct timespec pause = {0, (long)20 * 1000 * 1000};
         nanosleep(&pause, NULL);
     }
     if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)

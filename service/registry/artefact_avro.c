@@ -764,7 +764,7 @@ cleanup:
     return rc;
 }
 
-struct artefact *artefact_decode(const void *buf, size_t size, const char *origin, char *err,
+struct artefact *artefact_decode(const void *buf, size_t len, const char *origin, char *err,
                                  size_t errsz)
 {
     const uint8_t *record = NULL;
@@ -774,7 +774,7 @@ struct artefact *artefact_decode(const void *buf, size_t size, const char *origi
     struct artefact *a = NULL;
     bool ok = false;
 
-    if (artefact_container_check(origin, buf, size, &record, &record_len, err, errsz) != TB_OK ||
+    if (artefact_container_check(origin, buf, len, &record, &record_len, err, errsz) != TB_OK ||
         artefact_avro_open(&av, err, errsz) != TB_OK)
         goto cleanup;
     /* The record's bytes passed the checks, and the schema in the header means ours, so they

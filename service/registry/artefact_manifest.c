@@ -161,7 +161,7 @@ int artefact_manifest_json(const struct artefact *artefact, char **json_out)
         json_object_set_new(model, "intercepts",
                             artefact_json_numbers(m->intercept, m->noutputs)) != 0 ||
         json_object_set_new(model, "n_coefficients",
-                            json_integer((json_int_t)(m->noutputs * m->nfeatures))) != 0)
+                            json_integer((json_int_t)m->noutputs * (json_int_t)m->nfeatures)) != 0)
         goto cleanup;
 
     artefact_format_time(a->created_at_ms, when, sizeof(when));

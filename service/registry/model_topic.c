@@ -165,8 +165,9 @@ int model_topic_publish(const struct kafka_prop *props, size_t nprops, const cha
         rc = TB_KAFKA;
         goto cleanup;
     }
-    int admin_ms =
-        timeout_ms / 2 < MODEL_TOPIC_ADMIN_MAX_MS ? timeout_ms / 2 : MODEL_TOPIC_ADMIN_MAX_MS;
+    int admin_ms = timeout_ms / 2;
+    if (admin_ms > MODEL_TOPIC_ADMIN_MAX_MS)
+        admin_ms = MODEL_TOPIC_ADMIN_MAX_MS;
     if (admin_ms > 0)
         model_topic_ensure(kafka_sink_handle(sink), topic, admin_ms);
     rd_kafka_topic_t *handle = kafka_sink_topic(sink, topic, err, errsz);

@@ -115,8 +115,7 @@ static void model_watch_consider(struct model_watch *watch, struct artefact *art
         artefact_destroy(artefact);
     } else if (expected != 0 && version != expected) {
         snprintf(reason, sizeof reason, "it holds version %d, not %d", (int)version, (int)expected);
-        model_watch_refuse(watch, expected != 0 ? expected : version, from_registry, origin,
-                           reason);
+        model_watch_refuse(watch, expected, from_registry, origin, reason);
         artefact_destroy(artefact);
     } else {
         model_watch_report(watch, artefact, origin);

@@ -70,7 +70,7 @@ void fleet_next(struct fleet *f, int64_t ts_ms, struct fleet_reading *out)
 
     double d = pow((double)m->cycle / m->life, m->wear_exponent);
     double load = 0.75 + 0.2 * sin(m->cycle / 17.0 + m->phase) + 0.02 * fleet_normal(f);
-    double ambient = 20.0 + 8.0 * sin(ts_ms / 3.6e6 + m->phase) + 0.5 * fleet_normal(f);
+    double ambient = 20.0 + 8.0 * sin((double)ts_ms / 3.6e6 + m->phase) + 0.5 * fleet_normal(f);
     const double *o = m->offset;
     const double *s = fleet_noise;
 

@@ -46,7 +46,8 @@ static int simulator_open_file(struct simulator_target *target, const char *path
     if (parsed != 0)
         return tb_fail(err, errsz, TB_SCHEMA, "%s: %s", schema_path, avro_strerror());
     remove(path);
-    int rc = avro_file_writer_create_with_codec(path, schema, &target->file, "deflate", 64 * 1024);
+    int rc = avro_file_writer_create_with_codec(path, schema, &target->file, "deflate",
+                                                (size_t)64 * 1024);
     avro_schema_decref(schema);
     if (rc != 0)
         return tb_fail(err, errsz, TB_IO, "%s: %s", path, avro_strerror());
@@ -131,7 +132,8 @@ int simulator_run(const struct config *cfg, const char *output, const struct kaf
         }
         atomic_store(&report->produced, ++produced);
         if (elapsed >= next_report_s) {
-            log_info("simulate: %lld records, %.0f records/s", produced, produced / elapsed);
+            log_info("simulate: %lld records, %.0f records/s", produced,
+                     (double)produced / elapsed);
             next_report_s += 5.0;
         }
     }

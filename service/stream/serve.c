@@ -597,7 +597,7 @@ double serve_online_predict(struct serve *s, const struct live_model *model, con
 int serve_reload(struct serve *s, int *version, bool *swapped, char *err, size_t errsz)
 {
     *swapped = false;
-    int rc = TB_OK;
+    int rc;
     struct artefact *artefact = serve_first_artefact(s->cfg, err, errsz);
     if (!artefact) {
         rc = TB_ARTEFACT;

@@ -229,8 +229,10 @@ static bool state_store_take(struct state_store *s, struct grouped_key *k,
 static int state_store_spill_open(struct state_store *s)
 {
     const char *dir = s->cfg->state.spill_directory;
-    if (!dir[0])
-        dir = getenv("TMPDIR") && getenv("TMPDIR")[0] ? getenv("TMPDIR") : "/tmp";
+    if (!dir[0]) {
+        const char *tmpdir = getenv("TMPDIR");
+        dir = tmpdir && tmpdir[0] ? tmpdir : "/tmp";
+    }
     char path[4096];
     snprintf(path, sizeof path, "%s/tributary-spill-XXXXXX", dir);
     s->spill_fd = mkstemp(path);

@@ -48,9 +48,9 @@
 struct record {
     double x[NFEATURES];
     double rul;
-    int corrupted;
-    int predictions;  /* outputs seen on the prediction topic */
-    int dead_letters; /* and on the dead-letter topic */
+    unsigned corrupted;
+    unsigned predictions;  /* outputs seen on the prediction topic */
+    unsigned dead_letters; /* and on the dead-letter topic */
     double predicted;
     int32_t partition; /* as reported by its output */
     int64_t offset;
@@ -283,9 +283,9 @@ static void every_input_has_exactly_one_output(void **state)
     size_t missing = 0, duplicated = 0, predicted = 0, dead = 0, corrupted = 0;
     for (size_t i = 0; i < TOTAL; i++) {
         corrupted += world.records[i].corrupted;
-        int outputs = world.records[i].predictions + world.records[i].dead_letters;
-        missing += outputs == 0;
-        duplicated += outputs > 1;
+        unsigned outputs = world.records[i].predictions + world.records[i].dead_letters;
+        missing += outputs == 0 ? 1 : 0;
+        duplicated += outputs > 1 ? 1 : 0;
         predicted += world.records[i].predictions;
         dead += world.records[i].dead_letters;
     }
@@ -378,9 +378,9 @@ static void refused_outputs_are_retried_not_lost(void **state)
     size_t covered = 0, repeated = 0;
     for (size_t i = TOTAL; i < ALL; i++) {
         const struct record *r = &world.records[i];
-        int outputs = r->predictions + r->dead_letters;
-        covered += outputs >= 1;
-        repeated += outputs > 1;
+        unsigned outputs = r->predictions + r->dead_letters;
+        covered += outputs >= 1 ? 1 : 0;
+        repeated += outputs > 1 ? 1 : 0;
         if (r->corrupted)
             assert_int_equal(r->predictions, 0);
         else

@@ -90,7 +90,7 @@ static void test_binary_feature_empirical_log_odds(void **state)
     double x[N], y[N];
     size_t n0 = 0, pos0 = 0, n1 = 0, pos1 = 0;
     for (size_t i = 0; i < N; i++) {
-        x[i] = i % 2;
+        x[i] = (double)(i % 2);
         bool positive = x[i] == 0.0 ? i % 10 < 3 : i % 8 != 1; /* 3/10 and 3/4 positive */
         y[i] = positive ? 7.0 : 2.0;
         if (x[i] == 0.0) {

@@ -171,7 +171,8 @@ static void fleet_make(struct fleet *f, size_t n, size_t machines, uint64_t seed
     FILE *fp = support_temp_file("tributary_split", &f->path);
     for (size_t i = 0; i < n; i++) {
         double u = rng_uniform();
-        snprintf(f->key_text[i], sizeof(f->key_text[i]), "m%02zu", (size_t)(u * u * machines));
+        snprintf(f->key_text[i], sizeof(f->key_text[i]), "m%02zu",
+                 (size_t)(u * u * (double)machines));
         f->keys[i] = f->key_text[i];
         f->times[i] = floor(50.0 * rng_uniform());
         fprintf(fp, "%s,%.17g\n", f->keys[i], f->times[i]);

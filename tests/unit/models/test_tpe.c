@@ -648,7 +648,8 @@ static void check_models(const struct tpe_options *options, int ntrials, uint64_
         fprintf(fp, "param %s %.17g %.17g %.17g %.17g %.17g %zu", tpe_kind_name(p->kind), p->low,
                 p->high, p->q, p->mu, p->sigma, p->kind == TPE_CHOICE ? p->noptions : 0);
         for (size_t k = 0; p->kind == TPE_CHOICE && k < p->noptions; k++)
-            fprintf(fp, " %.17g", p->probabilities ? p->probabilities[k] : 1.0 / p->noptions);
+            fprintf(fp, " %.17g",
+                    p->probabilities ? p->probabilities[k] : 1.0 / (double)p->noptions);
         fputc('\n', fp);
     }
     double v[TPE_FN_COUNT(model_space)];

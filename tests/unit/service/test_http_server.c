@@ -1172,7 +1172,8 @@ static void *worker_run(void *arg)
                                 sizeof w->why) != 0 ||
             client_read_reply(fd, 0, &r, w->why, sizeof w->why) != 0)
             break;
-        int ok = r.status == 200 && r.body_len == (size_t)len && memcmp(r.body, body, len) == 0;
+        int ok =
+            r.status == 200 && r.body_len == (size_t)len && memcmp(r.body, body, (size_t)len) == 0;
         if (!ok)
             snprintf(w->why, sizeof w->why, "request %d: got %d '%s'", i, r.status, (char *)r.body);
         free(r.body);

@@ -281,7 +281,7 @@ static void test_example_json_round_trip(void **state)
         assert_non_null(object);
         size_t active = 0;
         for (size_t i = 0; i < EX_NPARAMS; i++)
-            active += !isnan(values[i]);
+            active += isnan(values[i]) ? 0 : 1;
         assert_int_equal(json_object_size(object), active);
         /* through text, as the trials log stores it */
         char *text = json_dumps(object, JSON_COMPACT);
