@@ -165,7 +165,7 @@ test:
 	@$(MAKE) --no-print-directory check
 	$(if $(SANITIZE),,@$(MAKE) --no-print-directory test-container)
 
-check: layers $(BIN) $(TEST_BINS) $(FUZZ_REPLAYS)
+check: layers analyze $(BIN) $(TEST_BINS) $(FUZZ_REPLAYS)
 	@TRIBUTARY_BIN=$(abspath $(BIN)) tests/run.sh $(BUILD)/test-logs $(CHECK_RUNS)
 	$(if $(filter thread,$(SANITIZE)),@echo "SANITIZE=thread: skipped the programs that start a Kafka client (make help)")
 

@@ -414,13 +414,13 @@ int logistic_fit(const double *x, const double *y, size_t nrows, size_t nfeature
     int steps = 0;
     rc = logistic_newton(&s, &fit, &steps, err, errsz);
     if (rc != TB_OK)
-        goto cleanup;
+        goto done;
 
     /* Back to the features' own units: w_j = v_j / std_j, b = c - sum_j w_j mean_j. */
     standardize_map_back(s.scales, 1, s.theta + 1, s.theta);
     if (!standardize_all_finite(s.theta, q)) {
         rc = tb_fail(err, errsz, TB_NUMERIC, "the logistic solution is not finite");
-        goto cleanup;
+        goto done;
     }
     coef = mem_alloc(p * sizeof(double));
     memcpy(coef, s.theta + 1, p * sizeof(double));
@@ -437,7 +437,7 @@ int logistic_fit(const double *x, const double *y, size_t nrows, size_t nfeature
     if (iterations)
         *iterations = steps;
 
-cleanup:
+done:
     free(coef);
     free(s.saved);
     free(s.dir);

@@ -672,11 +672,14 @@ void pipeline_state_put(struct pipeline_state *state, const char *key, size_t le
     struct pipeline_history *h = state_history(state, key, len);
     size_t window = state->window, width = state->nnumeric;
     size_t kept = count < window ? count : window;
-    const double *newest = records ? records + (count - kept) * width : NULL;
     /* The kept records fill slots 0..kept-1, so the next one goes to slot kept (mod window). */
-    for (size_t t = 0; t < kept; t++)
-        for (size_t j = 0; j < width; j++)
-            h->ring[j * window + t] = newest[t * width + j];
+    if (kept > 0 && width > 0) {
+        assert(records); /* the contract allows NULL only for no records or no columns */
+        const double *newest = records + (count - kept) * width;
+        for (size_t t = 0; t < kept; t++)
+            for (size_t j = 0; j < width; j++)
+                h->ring[j * window + t] = newest[t * width + j];
+    }
     h->count = kept;
     h->next = kept == window ? 0 : kept;
     assert(history_ring_ok(state->window, h));
@@ -761,6 +764,7 @@ static void row_features(const struct pipeline *p, const struct pipeline_history
             out[f++] = isnan(in[j]) ? 1.0 : 0.0;
 
     if (s->window > 0) {
+        assert(h); /* the caller passes the key's history whenever the pipeline has a window */
         assert(history_ring_ok(s->window, h));
         size_t n = h->count, oldest = (h->next + s->window - n) % s->window;
         for (size_t c = 0; c < s->nwindow_columns; c++) {

@@ -264,11 +264,11 @@ int ridge_fit(const struct ridge_stats *stats, double alpha, struct linear_model
                                     "the regularised Gram matrix is not positive definite at "
                                     "feature %zu (counting from 0); use a larger l2",
                                     j);
-        goto cleanup;
+        goto done;
     }
     if (info < 0) {
         rc = tb_fail(err, errsz, TB_NUMERIC, "LAPACK dpotrf rejected argument %d", (int)-info);
-        goto cleanup;
+        goto done;
     }
     if (alpha == 0.0) {
         for (size_t j = 0; j < p; j++) {
@@ -278,7 +278,7 @@ int ridge_fit(const struct ridge_stats *stats, double alpha, struct linear_model
                              "feature %zu (counting from 0) is collinear with the features "
                              "before it, so the fit has no unique solution; use l2 > 0",
                              j);
-                goto cleanup;
+                goto done;
             }
         }
     }
@@ -286,7 +286,7 @@ int ridge_fit(const struct ridge_stats *stats, double alpha, struct linear_model
                           (lapack_int)p);
     if (info != 0) {
         rc = tb_fail(err, errsz, TB_NUMERIC, "LAPACK dpotrs failed (info %d)", (int)info);
-        goto cleanup;
+        goto done;
     }
 
     double intercept = t->ymean - cblas_ddot((int)p, t->mean, 1, coef, 1);
@@ -296,7 +296,7 @@ int ridge_fit(const struct ridge_stats *stats, double alpha, struct linear_model
     if (!finite) {
         rc = tb_fail(err, errsz, TB_NUMERIC,
                      "the ridge solution overflowed; the features are too badly scaled");
-        goto cleanup;
+        goto done;
     }
 
     *out = (struct linear_model){.kind = LINEAR_RIDGE,
@@ -307,7 +307,7 @@ int ridge_fit(const struct ridge_stats *stats, double alpha, struct linear_model
     out->intercept[0] = intercept;
     coef = NULL;
 
-cleanup:
+done:
     free(coef);
     free(factor);
     return rc;

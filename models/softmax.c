@@ -323,14 +323,14 @@ int softmax_fit(const double *x, const double *y, size_t nrows, size_t nfeatures
     if (k < 2) {
         rc = tb_fail(err, errsz, TB_USAGE,
                      "label has 1 distinct value (%g); softmax needs at least 2", classes[0]);
-        goto cleanup;
+        goto done;
     }
     if (k > SOFTMAX_MAX_CLASSES) {
         rc = tb_fail(err, errsz, TB_USAGE,
                      "label has %zu distinct values; softmax supports at most %d classes (is "
                      "the label continuous?)",
                      k, SOFTMAX_MAX_CLASSES);
-        goto cleanup;
+        goto done;
     }
     size_t n = nrows, p = nfeatures, dim = k * (p + 1);
     size_t block = n < SOFTMAX_BLOCK_ROWS ? n : SOFTMAX_BLOCK_ROWS;
@@ -364,7 +364,7 @@ int softmax_fit(const double *x, const double *y, size_t nrows, size_t nfeatures
     int iter = 0;
     rc = softmax_lbfgs(&s, &fit, &iter, err, errsz);
     if (rc != TB_OK)
-        goto cleanup;
+        goto done;
 
     /* Back to the features' own units, W = V / std and b = c - W mean, as the representative
      * with sum_k b_k = 0 and sum_k w_k = 0 (see softmax.h): centring each column of W and b is
@@ -385,7 +385,7 @@ int softmax_fit(const double *x, const double *y, size_t nrows, size_t nfeatures
     }
     if (!standardize_all_finite(s.theta, dim)) {
         rc = tb_fail(err, errsz, TB_NUMERIC, "the softmax solution is not finite");
-        goto cleanup;
+        goto done;
     }
 
     out->kind = LINEAR_SOFTMAX;
@@ -401,7 +401,7 @@ int softmax_fit(const double *x, const double *y, size_t nrows, size_t nfeatures
     if (iterations)
         *iterations = iter;
 
-cleanup:
+done:
     free(counts);
     free(s.y_mem);
     free(s.s_mem);

@@ -61,7 +61,7 @@ static int reader_open(const char *path, struct avro_container_reader **out, cha
     FILE *fp = fopen(path, "rb");
     if (!fp) {
         rc = tb_fail(err, errsz, TB_IO, "%s: %s", path, strerror(errno));
-        goto cleanup;
+        goto done;
     }
     /* Checked here because Avro C's reader leaks when the magic is wrong, and
      * the commonest mistake (a CSV file) deserves a plain message. */
@@ -70,14 +70,14 @@ static int reader_open(const char *path, struct avro_container_reader **out, cha
         memcmp(magic, "Obj\x01", sizeof(magic)) != 0 || fseek(fp, 0, SEEK_SET) != 0) {
         fclose(fp);
         rc = tb_fail(err, errsz, TB_PARSE, "%s: not an Avro container file", path);
-        goto cleanup;
+        goto done;
     }
     /* Takes fp over, success or not. */
     if (avro_file_reader_fp(fp, path, 1, &r->file) != 0) {
         r->file = NULL;
         rc = tb_fail(err, errsz, TB_PARSE, "%s: bad Avro container header: %s", path,
                      avro_strerror());
-        goto cleanup;
+        goto done;
     }
     /* Avro C 1.11 returns a new reference here (older versions lent theirs). */
     r->schema = avro_file_reader_get_writer_schema(r->file);
@@ -85,12 +85,12 @@ static int reader_open(const char *path, struct avro_container_reader **out, cha
     if (!r->schema_json) {
         rc = tb_fail(err, errsz, TB_SCHEMA, "%s: cannot render the writer schema as JSON: %s", path,
                      avro_strerror());
-        goto cleanup;
+        goto done;
     }
     *out = r;
     r = NULL;
 
-cleanup:
+done:
     avro_container_reader_destroy(r);
     return rc;
 }
@@ -399,19 +399,19 @@ int avro_container_reader_read_table(struct avro_container_reader *r, const char
     *out = NULL;
     if (r->consumed) {
         rc = tb_fail(err, errsz, TB_USAGE, "%s: already read; open it again to reread", r->path);
-        goto cleanup;
+        goto done;
     }
     r->consumed = true;
     if ((nfields > 0 && !fields) || (ncategorical > 0 && !categorical)) {
         rc = tb_fail(err, errsz, TB_USAGE, "%s: a field list is NULL but its count is not 0",
                      r->path);
-        goto cleanup;
+        goto done;
     }
     if (!is_avro_record(r->schema)) {
         char type[256];
         describe_type(r->schema, type, sizeof(type));
         rc = tb_fail(err, errsz, TB_SCHEMA, "%s: writer schema is %s, not a record", r->path, type);
-        goto cleanup;
+        goto done;
     }
     names = mem_calloc(ncols, sizeof(*names));
     is_categorical = mem_calloc(ncols, sizeof(*is_categorical));
@@ -421,7 +421,7 @@ int avro_container_reader_read_table(struct avro_container_reader *r, const char
     }
     rc = check_wanted(r, names, nfields, ncols, err, errsz);
     if (rc < 0)
-        goto cleanup;
+        goto done;
     index = mem_calloc(ncols, sizeof(*index));
     for (size_t j = 0; j < ncols; j++) {
         if (is_categorical[j])
@@ -430,19 +430,19 @@ int avro_container_reader_read_table(struct avro_container_reader *r, const char
         else
             rc = find_field(r, names[j], is_number_type, "a number", &index[j], err, errsz);
         if (rc < 0)
-            goto cleanup;
+            goto done;
     }
     if (key_field) {
         rc = find_field(r, key_field, is_key_type, "a string", &key_index, err, errsz);
         if (rc < 0)
-            goto cleanup;
+            goto done;
     }
 
     iface = avro_generic_class_from_schema(r->schema);
     if (!iface || avro_generic_value_new(iface, &record) != 0) {
         rc = tb_fail(err, errsz, TB_SCHEMA, "%s: cannot build a reader for the writer schema: %s",
                      r->path, avro_strerror());
-        goto cleanup;
+        goto done;
     }
     have_record = true;
     t = table_new_typed(names, is_categorical, ncols, key_field);
@@ -459,7 +459,7 @@ int avro_container_reader_read_table(struct avro_container_reader *r, const char
             if (vrc != 0) {
                 rc = tb_fail(err, errsz, TB_PARSE, "%s: record %zu: field '%s': %s", r->path, n,
                              names[j], avro_strerror());
-                goto cleanup;
+                goto done;
             }
         }
         const char *key = NULL;
@@ -472,12 +472,12 @@ int avro_container_reader_read_table(struct avro_container_reader *r, const char
             if (krc == ENOENT) {
                 rc = tb_fail(err, errsz, TB_PARSE, "%s: record %zu: field '%s' is null", r->path, n,
                              key_field);
-                goto cleanup;
+                goto done;
             }
             if (krc != 0) {
                 rc = tb_fail(err, errsz, TB_PARSE, "%s: record %zu: field '%s': %s", r->path, n,
                              key_field, avro_strerror());
-                goto cleanup;
+                goto done;
             }
         }
         table_append_row(t, row, key);
@@ -486,12 +486,12 @@ int avro_container_reader_read_table(struct avro_container_reader *r, const char
      * file cut short or corrupt. */
     if (arc != EOF) {
         rc = tb_fail(err, errsz, TB_PARSE, "%s: record %zu: %s", r->path, n, avro_strerror());
-        goto cleanup;
+        goto done;
     }
     *out = t;
     t = NULL;
 
-cleanup:
+done:
     table_destroy(t);
     free(row);
     if (have_record)

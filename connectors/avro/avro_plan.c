@@ -420,7 +420,6 @@ static void pcf_escaped(struct pcf_writer *w, const char *s)
 {
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        char escape[8];
         switch (c) {
         case '"':
             pcf_text(w, "\\\"");
@@ -445,6 +444,7 @@ static void pcf_escaped(struct pcf_writer *w, const char *s)
             break;
         default:
             if (c < 0x20) {
+                char escape[8];
                 snprintf(escape, sizeof escape, "\\u%04x", c);
                 pcf_text(w, escape);
             } else {
@@ -656,17 +656,17 @@ struct avro_plan *avro_plan_new_fields(const char *schema_json,
     if (!schema_json || (nfields && !fields)) {
         tb_fail(err, errsz, TB_USAGE, "avro_plan_new_fields: %s",
                 !schema_json ? "no schema" : "fields is NULL");
-        goto cleanup;
+        goto done;
     }
     if (avro_schema_from_json_length(schema_json, strlen(schema_json), &schema)) {
         schema = NULL;
         tb_fail(err, errsz, TB_SCHEMA, "schema does not parse: %s", avro_strerror());
-        goto cleanup;
+        goto done;
     }
     if (!is_avro_record(schema)) {
         tb_fail(err, errsz, TB_SCHEMA, "schema is of type %s, not a record",
                 plan_type_name(schema));
-        goto cleanup;
+        goto done;
     }
 
     size_t nwriter = avro_schema_record_size(schema);
@@ -675,7 +675,7 @@ struct avro_plan *avro_plan_new_fields(const char *schema_json,
         for (size_t k = 0; k < i; k++) {
             if (strcmp(name, avro_schema_record_field_name(schema, (int)k)) == 0) {
                 tb_fail(err, errsz, TB_SCHEMA, "field '%s' appears twice in the schema", name);
-                goto cleanup;
+                goto done;
             }
         }
     }
@@ -690,17 +690,17 @@ struct avro_plan *avro_plan_new_fields(const char *schema_json,
         const char *role = field->required ? "feature" : "optional field";
         if (!name) {
             tb_fail(err, errsz, TB_USAGE, "field name %zu is NULL", j);
-            goto cleanup;
+            goto done;
         }
         int index = avro_schema_record_field_get_index(schema, name);
         if (index < 0) {
             tb_fail(err, errsz, TB_SCHEMA, "%s '%s' is not in the schema of record '%s'", role,
                     name, avro_schema_name(schema));
-            goto cleanup;
+            goto done;
         }
         if (codec->ops[index].read) {
             tb_fail(err, errsz, TB_USAGE, "field '%s' is requested twice", name);
-            goto cleanup;
+            goto done;
         }
         avro_schema_t field_type = avro_schema_record_field_get_by_index(schema, index);
         struct avro_plan_op *op = &codec->ops[index];
@@ -718,18 +718,18 @@ struct avro_plan *avro_plan_new_fields(const char *schema_json,
                         "%s '%s' has type %s; it must be int, long, float, double, boolean, or a "
                         "union of null with one of those",
                         role, name, type);
-            goto cleanup;
+            goto done;
         }
         op->read = true;
         op->required = field->required;
         op->column = j;
         if (field->categorical && plan_categories_new(op, name, field, value, err, errsz) != TB_OK)
-            goto cleanup;
+            goto done;
     }
 
     uint32_t root;
     if (plan_compile(codec, &names, schema, &root, err, errsz) != TB_OK)
-        goto cleanup;
+        goto done;
     visiting = mem_calloc(codec->nnodes, 1);
     done = mem_calloc(codec->nnodes, 1);
     for (uint32_t i = 0; i < codec->nnodes; i++)
@@ -746,7 +746,7 @@ struct avro_plan *avro_plan_new_fields(const char *schema_json,
     result = codec;
     codec = NULL;
 
-cleanup:
+done:
     free(names.nodes);
     free(names.schemas);
     free(done);

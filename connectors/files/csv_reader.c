@@ -422,28 +422,28 @@ int csv_reader_read(const char *path, const struct csv_reader_options *opts, str
     *out = NULL;
     rc = check_options(path, opts, err, errsz);
     if (rc < 0)
-        goto cleanup;
+        goto done;
     p.delimiter = opts->whitespace ? '\0' : (opts->delimiter ? opts->delimiter : ',');
     c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
     if (c_locale == (locale_t)0) {
         rc =
             tb_fail(err, errsz, TB_IO, "%s: cannot create the C locale: %s", path, strerror(errno));
-        goto cleanup;
+        goto done;
     }
     p.fp = fopen(path, "rb");
     if (!p.fp) {
         rc = tb_fail(err, errsz, TB_IO, "%s: %s", path, strerror(errno));
-        goto cleanup;
+        goto done;
     }
     p.chunk = mem_alloc(CHUNK_BYTES);
 
     if (opts->header) {
         rc = next_record(&p, err, errsz);
         if (rc < 0)
-            goto cleanup;
+            goto done;
         if (rc == 0) {
             rc = tb_fail(err, errsz, TB_PARSE, "%s: empty file, expected a header line", path);
-            goto cleanup;
+            goto done;
         }
         nheader = p.nfields;
         header_names = mem_calloc(nheader, sizeof(*header_names));
@@ -462,13 +462,13 @@ int csv_reader_read(const char *path, const struct csv_reader_options *opts, str
         categorical[j] = j >= nnumeric;
         rc = find_column(path, opts->header, names, nnames, table_names[j], &want[j], err, errsz);
         if (rc < 0)
-            goto cleanup;
+            goto done;
     }
     if (opts->key_column) {
         rc = find_column(path, opts->header, names, nnames, opts->key_column, &key_index, err,
                          errsz);
         if (rc < 0)
-            goto cleanup;
+            goto done;
     }
 
     t = table_new_typed(table_names, categorical, ncols, opts->key_column);
@@ -477,13 +477,13 @@ int csv_reader_read(const char *path, const struct csv_reader_options *opts, str
         if (p.nfields != nnames) {
             rc = tb_fail(err, errsz, TB_PARSE, "%s:%zu: expected %zu fields, found %zu", path,
                          p.record_line, nnames, p.nfields);
-            goto cleanup;
+            goto done;
         }
         for (size_t j = 0; j < nnumeric; j++) {
             rc = parse_cell(&p, opts->columns[j], p.fields[want[j]], opts->allow_missing, c_locale,
                             &row[j], err, errsz);
             if (rc < 0)
-                goto cleanup;
+                goto done;
         }
         for (size_t j = nnumeric; j < ncols; j++) {
             const char *s = trim(p.fields[want[j]]);
@@ -496,18 +496,18 @@ int csv_reader_read(const char *path, const struct csv_reader_options *opts, str
             if (*key == '\0') {
                 rc = tb_fail(err, errsz, TB_PARSE, "%s:%zu: column '%s': empty key", path,
                              p.record_line, opts->key_column);
-                goto cleanup;
+                goto done;
             }
         }
         table_append_row(t, row, key);
     }
     if (rc < 0)
-        goto cleanup;
+        goto done;
     rc = TB_OK;
     *out = t;
     t = NULL;
 
-cleanup:
+done:
     table_destroy(t);
     free(row);
     free(categorical);

@@ -210,7 +210,7 @@ int table_select(const struct table *t, const char *const *names, size_t n, doub
             format_names(t, have, sizeof(have));
             status = tb_fail(err, errsz, TB_NOTFOUND, "column '%s' not in table (have: %s)",
                              names[j], have);
-            goto cleanup;
+            goto done;
         }
         source[j] = (size_t)c;
     }
@@ -220,7 +220,7 @@ int table_select(const struct table *t, const char *const *names, size_t n, doub
         for (size_t j = 0; j < n; j++)
             dst[j] = row[source[j]];
     }
-cleanup:
+done:
     free(source);
     return status;
 }

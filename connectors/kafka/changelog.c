@@ -410,35 +410,35 @@ int changelog_restore(const struct kafka_prop *props, size_t nprops, const char 
     int rc = TB_OK;
     if (!topic || !*topic) {
         rc = tb_fail(err, errsz, TB_USAGE, "no changelog topic given");
-        goto cleanup;
+        goto done;
     }
     if (timeout_ms < 1) {
         rc = tb_fail(err, errsz, TB_USAGE, "changelog '%s': timeout %d ms", topic, timeout_ms);
-        goto cleanup;
+        goto done;
     }
     for (size_t i = 0; i < npartitions; i++) {
         if (partitions[i] < 0) {
             rc = tb_fail(err, errsz, TB_USAGE, "changelog '%s': partition %d", topic,
                          (int)partitions[i]);
-            goto cleanup;
+            goto done;
         }
         for (size_t j = 0; j < i; j++) {
             if (partitions[j] == partitions[i]) {
                 rc = tb_fail(err, errsz, TB_USAGE, "changelog '%s': partition %d given twice",
                              topic, (int)partitions[i]);
-                goto cleanup;
+                goto done;
             }
         }
     }
     if (npartitions == 0)
-        goto cleanup;
+        goto done;
 
     rc = changelog_consumer_new(props, nprops, &rk, err, errsz);
     if (rc != TB_OK)
-        goto cleanup;
+        goto done;
     rc = changelog_partition_count(rk, topic, deadline_ms, &count, err, errsz);
     if (rc != TB_OK)
-        goto cleanup;
+        goto done;
 
     rs.progress = mem_calloc(npartitions, sizeof *rs.progress);
     rs.nprogress = npartitions;
@@ -454,7 +454,7 @@ int changelog_restore(const struct kafka_prop *props, size_t nprops, const char 
         if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
             rc = tb_fail(err, errsz, TB_KAFKA, "changelog '%s' partition %d: no watermarks: %s",
                          topic, (int)p->partition, rd_kafka_err2str(kerr));
-            goto cleanup;
+            goto done;
         }
         if (high <= low)
             continue;
@@ -465,12 +465,12 @@ int changelog_restore(const struct kafka_prop *props, size_t nprops, const char 
         rd_kafka_topic_partition_list_add(assignment, topic, p->partition)->offset = low;
     }
     if (rs.open == 0)
-        goto cleanup;
+        goto done;
     kerr = rd_kafka_assign(rk, assignment);
     if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
         rc = tb_fail(err, errsz, TB_KAFKA, "changelog '%s': assign: %s", topic,
                      rd_kafka_err2str(kerr));
-        goto cleanup;
+        goto done;
     }
     while (rs.open > 0 && clock_monotonic_ms() < deadline_ms) {
         int left = changelog_left_ms(deadline_ms);
@@ -482,12 +482,12 @@ int changelog_restore(const struct kafka_prop *props, size_t nprops, const char 
     }
     if (rs.open > 0) {
         rc = changelog_timed_out(&rs, timeout_ms, err, errsz);
-        goto cleanup;
+        goto done;
     }
     log_debug("changelog '%s': restored %zu partitions in %lld ms (%zu bad entries)", topic,
               npartitions, (long long)(clock_monotonic_ms() - start_ms), rs.bad);
 
-cleanup:
+done:
     if (rk) {
         /* Never subscribed: closing only drops the assignment. */
         rd_kafka_consumer_close(rk);

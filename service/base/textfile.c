@@ -68,7 +68,7 @@ int textfile_write_atomic(const char *path, const void *data, size_t len, char *
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         rc = tb_fail(err, errsz, TB_IO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
-        goto cleanup;
+        goto done;
     }
     tmp_exists = true;
     for (const char *p = data; len > 0;) {
@@ -77,29 +77,29 @@ int textfile_write_atomic(const char *path, const void *data, size_t len, char *
             continue;
         if (n < 0) {
             rc = tb_fail(err, errsz, TB_IO, "%s: cannot write %s: %s", path, tmp, strerror(errno));
-            goto cleanup;
+            goto done;
         }
         p += n;
         len -= (size_t)n;
     }
     if (fsync(fd) != 0) {
         rc = tb_fail(err, errsz, TB_IO, "%s: cannot fsync %s: %s", path, tmp, strerror(errno));
-        goto cleanup;
+        goto done;
     }
     int close_rc = close(fd);
     fd = -1;
     if (close_rc != 0) {
         rc = tb_fail(err, errsz, TB_IO, "%s: cannot close %s: %s", path, tmp, strerror(errno));
-        goto cleanup;
+        goto done;
     }
     if (rename(tmp, path) != 0) {
         rc = tb_fail(err, errsz, TB_IO, "%s: cannot rename %s over it: %s", path, tmp,
                      strerror(errno));
-        goto cleanup;
+        goto done;
     }
     tmp_exists = false;
     rc = textfile_sync_directory(path, err, errsz);
-cleanup:
+done:
     if (fd >= 0)
         close(fd);
     if (tmp_exists)

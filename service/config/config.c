@@ -742,7 +742,7 @@ int config_apply_env(struct config *cfg, char *const *envp, char *err, size_t er
         struct config_origin origin = {NULL, 0, "environment", name};
         if (!config_is_utf8(name) || !config_is_utf8(value)) {
             rc = config_origin_fail(&origin, err, errsz, "not UTF-8 text");
-            goto cleanup;
+            goto done;
         }
         if (strncmp(rest, "KAFKA_", 6) == 0 && rest[6] != '\0') {
             free(kafka_key);
@@ -755,15 +755,15 @@ int config_apply_env(struct config *cfg, char *const *envp, char *err, size_t er
         const struct config_field *f = config_find_env_field(rest);
         if (!f) {
             rc = config_origin_fail(&origin, err, errsz, "unknown key");
-            goto cleanup;
+            goto done;
         }
         rc = config_set_text(work, f, value, &origin, err, errsz);
         if (rc != TB_OK)
-            goto cleanup;
+            goto done;
     }
     config_commit(cfg, work);
     work = NULL;
-cleanup:
+done:
     free(kafka_key);
     free(name);
     config_destroy(work);
@@ -969,19 +969,19 @@ int config_load_file(struct config *cfg, const char *path, char *err, size_t err
         return rc;
     const yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (!root || yaml_file_is_null(root)) /* no document, or an empty one: nothing changes */
-        goto cleanup;
+        goto done;
     if (root->type != YAML_MAPPING_NODE) {
         rc = tb_fail(err, errsz, TB_CONFIG, "%s:%zu: expected a mapping at the top", path,
                      yaml_file_line(root));
-        goto cleanup;
+        goto done;
     }
     loader.work = config_clone(cfg);
     rc = config_load_mapping(&loader, root, "", 0);
     if (rc != TB_OK)
-        goto cleanup;
+        goto done;
     config_commit(cfg, loader.work);
     loader.work = NULL;
-cleanup:
+done:
     config_free_list(loader.seen, loader.nseen);
     config_destroy(loader.work);
     yaml_document_delete(&doc);

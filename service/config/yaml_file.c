@@ -42,13 +42,13 @@ static int yaml_file_read(const char *path, char **text, size_t *len, char *err,
     }
     if (ferror(f)) {
         rc = tb_fail(err, errsz, TB_CONFIG, "%s: %s", path, strerror(errno));
-        goto cleanup;
+        goto done;
     }
     buf[n] = '\0';
     *text = buf;
     *len = n;
     buf = NULL;
-cleanup:
+done:
     free(buf);
     fclose(f);
     return rc;
@@ -63,30 +63,30 @@ int yaml_file_load(const char *path, yaml_document_t *doc, char *err, size_t err
     yaml_document_t next;
     int rc = yaml_file_read(path, &text, &len, err, errsz);
     if (rc != TB_OK)
-        goto cleanup;
+        goto done;
     if (!yaml_parser_initialize(&parser)) {
         rc = tb_fail(err, errsz, TB_NOMEM, "%s: out of memory parsing YAML", path);
-        goto cleanup;
+        goto done;
     }
     parser_ready = true;
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     /* On failure yaml_parser_load frees the document itself. */
     if (!yaml_parser_load(&parser, doc)) {
         rc = yaml_file_error(&parser, path, err, errsz);
-        goto cleanup;
+        goto done;
     }
     doc_ready = true;
     if (!yaml_document_get_root_node(doc))
-        goto cleanup;
+        goto done;
     if (!yaml_parser_load(&parser, &next)) {
         rc = yaml_file_error(&parser, path, err, errsz);
-        goto cleanup;
+        goto done;
     }
     if (yaml_document_get_root_node(&next))
         rc = tb_fail(err, errsz, TB_CONFIG, "%s:%zu: expected one YAML document, found another",
                      path, next.start_mark.line + 1);
     yaml_document_delete(&next);
-cleanup:
+done:
     if (rc != TB_OK && doc_ready)
         yaml_document_delete(doc);
     if (parser_ready)

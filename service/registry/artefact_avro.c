@@ -299,16 +299,16 @@ int artefact_content_checksum(const struct pipeline *pipeline, const struct line
     struct artefact_avro av;
     int rc = artefact_avro_open(&av, err, errsz);
     if (rc != TB_OK)
-        goto cleanup;
+        goto done;
     if (artefact_fill_pipeline(pipeline_spec(pipeline), &av.value) ||
         artefact_fill_model(model, &av.value)) {
         rc = tb_fail(err, errsz, TB_ARTEFACT, "cannot build the artefact record: %s",
                      avro_strerror());
-        goto cleanup;
+        goto done;
     }
     rc = artefact_record_checksum(&av.value, out, err, errsz);
 
-cleanup:
+done:
     artefact_avro_close(&av);
     return rc;
 }
@@ -328,16 +328,16 @@ int artefact_encode(const struct artefact *artefact, unsigned char **buf, size_t
     *len = 0;
     int rc = artefact_avro_open(&av, err, errsz);
     if (rc != TB_OK)
-        goto cleanup;
+        goto done;
     if (artefact_fill(artefact, &av.value) || avro_value_sizeof(&av.value, &record_bytes)) {
         rc = tb_fail(err, errsz, TB_ARTEFACT, "cannot build the artefact record: %s",
                      avro_strerror());
-        goto cleanup;
+        goto done;
     }
     fp = open_memstream(&data, &size);
     if (!fp) {
         rc = tb_fail(err, errsz, TB_NOMEM, "open_memstream: %s", strerror(errno));
-        goto cleanup;
+        goto done;
     }
     /* One block big enough for the record: the default 16 KiB would refuse large models. */
     if (avro_file_writer_create_with_codec_fp(fp, "artefact", 0, av.schema, &writer, "null",
@@ -345,14 +345,14 @@ int artefact_encode(const struct artefact *artefact, unsigned char **buf, size_t
         avro_file_writer_append_value(writer, &av.value) != 0) {
         rc = tb_fail(err, errsz, TB_ARTEFACT, "cannot encode the Avro container: %s",
                      avro_strerror());
-        goto cleanup;
+        goto done;
     }
     int close_rc = avro_file_writer_close(writer);
     writer = NULL;
     if (close_rc != 0 || fflush(fp) != 0 || ferror(fp)) {
         rc = tb_fail(err, errsz, TB_ARTEFACT, "cannot encode the Avro container: %s",
                      close_rc ? avro_strerror() : strerror(errno));
-        goto cleanup;
+        goto done;
     }
     fclose(fp);
     fp = NULL;
@@ -360,7 +360,7 @@ int artefact_encode(const struct artefact *artefact, unsigned char **buf, size_t
     *len = size;
     data = NULL;
 
-cleanup:
+done:
     if (writer)
         avro_file_writer_close(writer);
     if (fp)
@@ -396,23 +396,23 @@ static int artefact_slurp(const char *path, unsigned char **buf, size_t *size, c
     struct stat st;
     if (fstat(fileno(fp), &st) != 0) {
         rc = tb_fail(err, errsz, TB_IO, "%s: cannot stat: %s", path, strerror(errno));
-        goto cleanup;
+        goto done;
     }
     if (!S_ISREG(st.st_mode) || st.st_size > ARTEFACT_MAX_FILE_BYTES) {
         rc = tb_fail(err, errsz, TB_ARTEFACT, "%s: not a regular file of at most %ld bytes", path,
                      ARTEFACT_MAX_FILE_BYTES);
-        goto cleanup;
+        goto done;
     }
     data = mem_alloc((size_t)st.st_size);
     if (fread(data, 1, (size_t)st.st_size, fp) != (size_t)st.st_size) {
         rc = tb_fail(err, errsz, TB_IO, "%s: short read", path);
-        goto cleanup;
+        goto done;
     }
     *buf = data;
     *size = (size_t)st.st_size;
     data = NULL;
 
-cleanup:
+done:
     free(data);
     fclose(fp);
     return rc;
@@ -730,35 +730,35 @@ static int artefact_extract(const char *path, avro_value_t *record, struct artef
 
     rc = artefact_get_spec(path, &pipeline, &spec, err, errsz);
     if (rc != TB_OK)
-        goto cleanup;
+        goto done;
     char why[512];
     a->pipeline = pipeline_new(&spec, why, sizeof why);
     if (!a->pipeline) {
         rc = tb_fail(err, errsz, TB_ARTEFACT, "%s: invalid pipeline: %s", path, why);
-        goto cleanup;
+        goto done;
     }
     size_t p = pipeline_nfeatures(a->pipeline);
     if (artefact_get_strings(&manifest, "features", &features, &nfeatures)) {
         rc = tb_fail(err, errsz, TB_ARTEFACT, "%s: malformed features", path);
-        goto cleanup;
+        goto done;
     }
     if (nfeatures != p || p == 0) {
         rc = tb_fail(err, errsz, TB_ARTEFACT,
                      "%s: the manifest lists %zu features but the pipeline makes %zu", path,
                      nfeatures, p);
-        goto cleanup;
+        goto done;
     }
     for (size_t i = 0; i < p; i++) {
         if (strcmp(features[i], pipeline_feature_name(a->pipeline, i)) != 0) {
             rc = tb_fail(err, errsz, TB_ARTEFACT,
                          "%s: manifest feature %zu is '%s' but the pipeline makes '%s'", path, i,
                          features[i], pipeline_feature_name(a->pipeline, i));
-            goto cleanup;
+            goto done;
         }
     }
     rc = artefact_get_model(path, &model, a, p, err, errsz);
 
-cleanup:
+done:
     artefact_free_strings(features, nfeatures);
     artefact_spec_free(&spec);
     return rc;
@@ -776,25 +776,25 @@ struct artefact *artefact_decode(const void *buf, size_t len, const char *origin
 
     if (artefact_container_check(origin, buf, len, &record, &record_len, err, errsz) != TB_OK ||
         artefact_avro_open(&av, err, errsz) != TB_OK)
-        goto cleanup;
+        goto done;
     /* The record's bytes passed the checks, and the schema in the header means ours, so they
      * are read with ours: Avro C neither parses the file's schema nor meets malformed bytes. */
     reader = avro_reader_memory((const char *)record, (int64_t)record_len);
     if (!reader) {
         tb_fail(err, errsz, TB_NOMEM, "%s: cannot create an Avro reader: %s", origin,
                 avro_strerror());
-        goto cleanup;
+        goto done;
     }
     if (avro_value_read(reader, &av.value) != 0) {
         tb_fail(err, errsz, TB_ARTEFACT, "%s: cannot decode the artefact record: %s", origin,
                 avro_strerror());
-        goto cleanup;
+        goto done;
     }
 
     a = mem_calloc(1, sizeof(*a));
     ok = artefact_extract(origin, &av.value, a, err, errsz) == TB_OK;
 
-cleanup:
+done:
     if (reader)
         avro_reader_free(reader);
     artefact_avro_close(&av);

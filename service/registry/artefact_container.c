@@ -358,7 +358,7 @@ static int artefact_check_schema(const char *origin, const char *text, size_t le
     if (!want) {
         rc = tb_fail(err, errsz, TB_ARTEFACT, "the artefact schema is not valid JSON: %s",
                      jerr.text);
-        goto cleanup;
+        goto done;
     }
     /* As Avro C loads schemas: any JSON value at the top, nothing after it. */
     got = json_loadb(text, len, JSON_DECODE_ANY, &jerr);
@@ -366,7 +366,7 @@ static int artefact_check_schema(const char *origin, const char *text, size_t le
         rc = tb_fail(err, errsz, TB_ARTEFACT,
                      "%s: the container's schema is not valid JSON (%s, at byte %d of it)", origin,
                      jerr.text, jerr.position);
-        goto cleanup;
+        goto done;
     }
     const struct artefact_schema_name top = {0};
     if (!artefact_schema_same(want, &top, got, &top,
@@ -376,7 +376,7 @@ static int artefact_check_schema(const char *origin, const char *text, size_t le
                      "config/schemas/model.avsc: %s)",
                      origin, why);
 
-cleanup:
+done:
     json_decref(got);
     json_decref(want);
     return rc;

@@ -151,18 +151,18 @@ int artefact_manifest_json(const struct artefact *artefact, char **json_out)
     json_t *root = json_object(), *features = json_array(), *model = json_object();
     *json_out = NULL;
     if (!root || !features || !model)
-        goto cleanup;
+        goto done;
     for (size_t i = 0; i < pipeline_nfeatures(a->pipeline); i++)
         if (json_array_append_new(features,
                                   artefact_json_string(pipeline_feature_name(a->pipeline, i))))
-            goto cleanup;
+            goto done;
     if (json_object_set_new(model, "kind", json_string(linear_kind_name(m->kind))) != 0 ||
         json_object_set_new(model, "classes", artefact_json_numbers(m->classes, m->nclasses)) ||
         json_object_set_new(model, "intercepts",
                             artefact_json_numbers(m->intercept, m->noutputs)) != 0 ||
         json_object_set_new(model, "n_coefficients",
                             json_integer((json_int_t)m->noutputs * (json_int_t)m->nfeatures)) != 0)
-        goto cleanup;
+        goto done;
 
     artefact_format_time(a->created_at_ms, when, sizeof(when));
     if (json_object_set_new(root, "name", artefact_json_string(a->name)) != 0 ||
@@ -180,13 +180,13 @@ int artefact_manifest_json(const struct artefact *artefact, char **json_out)
         json_object_set_new(root, "checksum", json_string(a->checksum)) != 0 ||
         json_object_set_new(root, "pipeline", artefact_json_pipeline(pipeline_spec(a->pipeline))) ||
         json_object_set(root, "model", model) != 0)
-        goto cleanup;
+        goto done;
 
     *json_out = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     if (*json_out)
         rc = TB_OK;
 
-cleanup:
+done:
     json_decref(model);
     json_decref(features);
     json_decref(root);

@@ -87,7 +87,7 @@ static void model_topic_ensure(rd_kafka_t *rk, const char *topic, int timeout_ms
         rd_kafka_AdminOptions_set_operation_timeout(options, timeout_ms, reason, sizeof reason) !=
             RD_KAFKA_RESP_ERR_NO_ERROR) {
         log_warn("models topic '%s': cannot ask for it: %s", topic, reason);
-        goto cleanup;
+        goto done;
     }
     rd_kafka_CreateTopics(rk, &new_topic, 1, options, queue);
     /* The request times out by itself; the margin only covers its way back. */
@@ -120,7 +120,7 @@ static void model_topic_ensure(rd_kafka_t *rk, const char *topic, int timeout_ms
     else
         log_warn("models topic '%s': not created (%s); producing anyway", topic, why);
 
-cleanup:
+done:
     if (event)
         rd_kafka_event_destroy(event);
     rd_kafka_AdminOptions_destroy(options);
@@ -140,21 +140,21 @@ int model_topic_publish(const struct kafka_prop *props, size_t nprops, const cha
 
     int rc = registry_check_name(name, err, errsz);
     if (rc != TB_OK)
-        goto cleanup;
+        goto done;
     if (!topic || !*topic) {
         rc = tb_fail(err, errsz, TB_USAGE, "model '%s': no models topic given", name);
-        goto cleanup;
+        goto done;
     }
     if (version < 1) {
         rc = tb_fail(err, errsz, TB_USAGE,
                      "model '%s' has version %d; models-topic versions start at 1 (publish to "
                      "a registry first)",
                      name, (int)version);
-        goto cleanup;
+        goto done;
     }
     rc = artefact_encode(artefact, &bytes, &len, err, errsz);
     if (rc != TB_OK)
-        goto cleanup;
+        goto done;
 
     struct model_topic_delivery delivery = {0};
     /* Once the wait is over, what is still queued is withdrawn at once. */
@@ -163,7 +163,7 @@ int model_topic_publish(const struct kafka_prop *props, size_t nprops, const cha
     sink = kafka_sink_new(props, nprops, &options, err, errsz);
     if (!sink) {
         rc = TB_KAFKA;
-        goto cleanup;
+        goto done;
     }
     int admin_ms = timeout_ms / 2;
     if (admin_ms > MODEL_TOPIC_ADMIN_MAX_MS)
@@ -173,7 +173,7 @@ int model_topic_publish(const struct kafka_prop *props, size_t nprops, const cha
     rd_kafka_topic_t *handle = kafka_sink_topic(sink, topic, err, errsz);
     if (!handle) {
         rc = TB_KAFKA;
-        goto cleanup;
+        goto done;
     }
     char version_text[16];
     snprintf(version_text, sizeof version_text, "%d", (int)version);
@@ -184,23 +184,23 @@ int model_topic_publish(const struct kafka_prop *props, size_t nprops, const cha
     rc = kafka_sink_produce(sink, handle, name, strlen(name), bytes, len, headers, clock_wall_ms(),
                             0, err, errsz);
     if (rc != TB_OK)
-        goto cleanup;
+        goto done;
     int64_t left_ms = deadline_ms - clock_monotonic_ms();
     if (kafka_sink_wait(sink, left_ms > 0 ? (int)left_ms : 0) != TB_OK || !delivery.reported) {
         rc = tb_fail(err, errsz, TB_TIMEOUT,
                      "model '%s' version %d: topic '%s' did not acknowledge it within %d ms", name,
                      (int)version, topic, timeout_ms);
-        goto cleanup;
+        goto done;
     }
     if (delivery.status != RD_KAFKA_RESP_ERR_NO_ERROR) {
         rc = tb_fail(err, errsz, TB_KAFKA, "model '%s' version %d: topic '%s' refused it: %s", name,
                      (int)version, topic, rd_kafka_err2str(delivery.status));
-        goto cleanup;
+        goto done;
     }
     log_info("published model '%s' version %d to topic '%s' (%zu bytes)", name, (int)version, topic,
              len);
 
-cleanup:
+done:
     kafka_sink_destroy(sink);
     free(bytes);
     return rc;

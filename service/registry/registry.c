@@ -96,7 +96,7 @@ int registry_versions(const char *dir, const char *name, int32_t **versions, siz
             if (errno != 0) {
                 rc = tb_fail(err, errsz, TB_IO, "registry %s: cannot read %s: %s", dir, model_dir,
                              strerror(errno));
-                goto cleanup;
+                goto done;
             }
             break;
         }
@@ -113,7 +113,7 @@ int registry_versions(const char *dir, const char *name, int32_t **versions, siz
     *versions = found;
     *count = n;
     found = NULL;
-cleanup:
+done:
     free(found);
     closedir(d);
     return rc;
@@ -217,35 +217,35 @@ int registry_publish(const char *dir, struct artefact *artefact, int32_t *versio
 
     int rc = registry_check_name(name, err, errsz);
     if (rc != TB_OK)
-        goto cleanup;
+        goto done;
     rc = registry_model_dir(dir, name, model_dir, sizeof model_dir, err, errsz);
     if (rc != TB_OK)
-        goto cleanup;
+        goto done;
     struct stat st;
     if (stat(model_dir, &st) != 0) {
         /* The model's first version: its directory entry must be durable too. */
         if ((rc = registry_mkdirs(model_dir, err, errsz)) != TB_OK ||
             (rc = registry_sync_dir(dir, err, errsz)) != TB_OK)
-            goto cleanup;
+            goto done;
     }
     size_t count = 0;
     rc = registry_versions(dir, name, &versions, &count, err, errsz);
     if (rc != TB_OK)
-        goto cleanup;
+        goto done;
     int64_t next = count > 0 ? (int64_t)versions[count - 1] + 1 : 1;
 
     int n = snprintf(tmp, sizeof tmp, "%s/.publish-XXXXXX", model_dir);
     if (n < 0 || (size_t)n >= sizeof tmp) {
         tmp[0] = '\0';
         rc = tb_fail(err, errsz, TB_USAGE, "registry path '%s' is too long", model_dir);
-        goto cleanup;
+        goto done;
     }
     fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
         rc = tb_fail(err, errsz, TB_IO, "registry: cannot create a temporary file in %s: %s",
                      model_dir, strerror(errno));
         tmp[0] = '\0';
-        goto cleanup;
+        goto done;
     }
     /* mkstemp makes it 0600; a published version is read by the services that load it. */
     fchmod(fd, 0644);
@@ -254,7 +254,7 @@ int registry_publish(const char *dir, struct artefact *artefact, int32_t *versio
         if (next > INT32_MAX) {
             rc = tb_fail(err, errsz, TB_USAGE, "registry %s: model '%s' has no version left", dir,
                          name);
-            goto cleanup;
+            goto done;
         }
         artefact_set_version(artefact, (int32_t)next);
         free(bytes);
@@ -262,17 +262,17 @@ int registry_publish(const char *dir, struct artefact *artefact, int32_t *versio
         size_t len = 0;
         rc = artefact_encode(artefact, &bytes, &len, err, errsz);
         if (rc != TB_OK)
-            goto cleanup;
+            goto done;
         rc = registry_write_all(fd, tmp, bytes, len, err, errsz);
         if (rc != TB_OK)
-            goto cleanup;
+            goto done;
         snprintf(final, sizeof final, "%s/v%d.avro", model_dir, (int)next);
         if (link(tmp, final) == 0)
             break;
         if (errno != EEXIST) {
             rc = tb_fail(err, errsz, TB_IO, "registry: cannot link %s to %s: %s", tmp, final,
                          strerror(errno));
-            goto cleanup;
+            goto done;
         }
         /* A concurrent publisher took this version first. */
     }
@@ -284,11 +284,11 @@ int registry_publish(const char *dir, struct artefact *artefact, int32_t *versio
     if (rc != TB_OK) {
         /* Not known to be durable: take it back rather than report a version that may vanish. */
         unlink(final);
-        goto cleanup;
+        goto done;
     }
     *version = (int32_t)next;
 
-cleanup:
+done:
     if (fd >= 0)
         close(fd);
     if (tmp[0])
