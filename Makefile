@@ -13,7 +13,8 @@ CC       := gcc
 DEB_PACKAGES := gcc make pkg-config librdkafka-dev libavro-dev libevent-dev \
                 libopenblas-dev liblapacke-dev libyaml-dev libjansson-dev libcmocka-dev \
                 kcat python3 python3-numpy python3-sklearn python3-avro python3-confluent-kafka python3-optuna clang-format \
-                prometheus wrk podman runc podman-compose debootstrap cppcheck clang-tidy
+                prometheus wrk podman runc podman-compose debootstrap cppcheck clang-tidy \
+                openjdk-17-jre-headless maven
 
 PKGS      := rdkafka avro-c libevent libevent_pthreads yaml-0.1 jansson openblas lapacke
 # Recursive (=) so that pkg-config runs after `make deps` has installed things.
@@ -118,6 +119,18 @@ deps:
 	  echo "deps: installing$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+	@$(MAKE) --no-print-directory $(KAFKA_LIBS)
+
+# Apache Kafka for the tests (tests/kafka/cluster.sh): the jars of tests/kafka/pom.xml, copied
+# from Maven Central (cached in ~/.m2) into build/kafka/VERSION/libs; nothing when present.
+KAFKA_VERSION := $(shell sed -n '/<artifactId>kafka_2.13</{n;s:.*<version>\(.*\)</version>.*:\1:p}' tests/kafka/pom.xml)
+KAFKA_LIBS    := build/kafka/$(KAFKA_VERSION)/libs
+$(KAFKA_LIBS): tests/kafka/pom.xml
+	@echo "deps: Apache Kafka $(KAFKA_VERSION) from Maven Central"
+	@rm -rf $@.tmp && mkdir -p $(@D)
+	@mvn -q -B -f tests/kafka/pom.xml dependency:copy-dependencies -DoutputDirectory=$(abspath $@.tmp) \
+	  >$(@D)/deps.log 2>&1 || { tail -20 $(@D)/deps.log; exit 1; }
+	@rm -rf $@ && mv $@.tmp $@
 
 # V=1 shows the full commands.
 Q := $(if $(V),,@)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test program named on the command line, TEST_JOBS of them at once (default: the
-# number of cores), keeps each one's output in LOGDIR, prints one line per program as it ends,
+# Runs every test program named on the command line, TEST_JOBS of them at once (default: twice
+# the number of cores, since most of the long ones wait on brokers and rebalances), keeps each one's output in LOGDIR, prints one line per program as it ends,
 # then the logs of the failed ones and one summary line: "tests: N passed, N failed".
 #
 # A cmocka program reports its own counts ("[  PASSED  ] 3 test(s).",
@@ -8,24 +8,36 @@
 # lines; any other program is one test that passes when it exits 0. A program
 # that dies without reporting counts as one failure. Programs start in the order given, so put
 # the longest first.
+#
+# An entry kafka:PATH runs PATH against the real Kafka cluster whose bootstrap list is in
+# TEST_KAFKA_BOOTSTRAP (tests/kafka/with-cluster.sh), with TEST_BROKER=kafka; its log
+# and line are NAME@kafka. Every other entry runs with TEST_BROKER=embedded.
 set -u
 logdir=$1
 shift
 mkdir -p "$logdir"
-jobs=${TEST_JOBS:-$(nproc)}
+jobs=${TEST_JOBS:-$(($(nproc) * 2))}
 
 # Runs test $1, then writes "passed failed" to its .result file and prints its line.
 run_one() {
-  local t=$1 name log start rc secs p f
-  name=$(basename "$t")
+  local t=$1 name log start rc secs p f broker=embedded
+  if [[ $t == kafka:* ]]; then
+    t=${t#kafka:}
+    broker=kafka
+  fi
+  name=$(entry_name "$1")
   log="$logdir/$name.log"
   start=$(date +%s)
-  if [[ $t == *.sh ]]; then
-    timeout 600 bash "$t" >"$log" 2>&1
+  if [[ $broker == kafka && -z ${TEST_KAFKA_BOOTSTRAP:-} ]]; then
+    echo "no Kafka cluster: TEST_KAFKA_BOOTSTRAP is not set (tests/kafka/with-cluster.sh)" >"$log"
+    rc=1
+  elif [[ $t == *.sh ]]; then
+    TEST_BROKER=$broker timeout 600 bash "$t" >"$log" 2>&1
+    rc=$?
   else
-    timeout 600 "$t" >"$log" 2>&1
+    TEST_BROKER=$broker timeout 600 "$t" >"$log" 2>&1
+    rc=$?
   fi
-  rc=$?
   secs=$(($(date +%s) - start))
   if [[ $t == *.sh ]]; then
     p=$(grep -c '^ok - ' "$log")
@@ -48,8 +60,17 @@ run_one() {
   fi
 }
 
+# The name of an entry's log and line: the program's file name, @kafka for a kafka: entry.
+entry_name() {
+  if [[ $1 == kafka:* ]]; then
+    echo "$(basename "${1#kafka:}")@kafka"
+  else
+    basename "$1"
+  fi
+}
+
 for t in "$@"; do
-  rm -f "$logdir/$(basename "$t").result"
+  rm -f "$logdir/$(entry_name "$t").result"
 done
 running=0
 for t in "$@"; do
@@ -66,7 +87,7 @@ passed=0
 failed=0
 failures=()
 for t in "$@"; do
-  name=$(basename "$t")
+  name=$(entry_name "$t")
   read -r p f 2>/dev/null <"$logdir/$name.result" || { p=0 f=1; }
   passed=$((passed + p))
   failed=$((failed + f))

@@ -1,7 +1,7 @@
 /* Helpers the integration tests share: the embedded cluster and serve's configuration for it,
  * fleet readings as feature rows, producing to and reading back from its topics, and headers. */
-#ifndef TRIBUTARY_TESTS_INTEGRATION_KAFKA_SUPPORT_H
-#define TRIBUTARY_TESTS_INTEGRATION_KAFKA_SUPPORT_H
+#ifndef TRIBUTARY_TESTS_SUPPORT_KAFKA_SUPPORT_H
+#define TRIBUTARY_TESTS_SUPPORT_KAFKA_SUPPORT_H
 
 #include "connectors/kafka/embedded_broker.h"
 #include "connectors/kafka/kafka_sink.h"
