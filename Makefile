@@ -76,11 +76,14 @@ BENCH_BINS := $(BENCH_SRCS:%.c=$(BUILD)/%)
 
 # What make check runs, longest first (tests/run.sh runs them in parallel). Under
 # SANITIZE=thread only the programs that start no Kafka client (see `make help`).
+# KAFKA_RUNS are the programs that run a second time against a real Kafka cluster (tests/run.sh's
+# kafka: entries), which check starts beside them (tests/kafka/with-cluster.sh).
+KAFKA_RUNS   :=
 STARTS_KAFKA := $(E2E_TESTS) $(INTG_SRCS:%.c=$(BUILD)/%) $(BUILD)/tests/unit/service/test_model_watch
-CHECK_RUNS   := $(E2E_TESTS) $(INTG_SRCS:%.c=$(BUILD)/%) \
+CHECK_RUNS   := $(addprefix kafka:,$(KAFKA_RUNS)) $(E2E_TESTS) $(INTG_SRCS:%.c=$(BUILD)/%) \
                 $(filter-out $(INTG_SRCS:%.c=$(BUILD)/%),$(TEST_BINS)) $(FUZZ_REPLAYS)
 ifeq ($(SANITIZE),thread)
-  CHECK_RUNS := $(filter-out $(STARTS_KAFKA),$(CHECK_RUNS))
+  CHECK_RUNS := $(filter-out $(STARTS_KAFKA) kafka:%,$(CHECK_RUNS))
 endif
 
 # Static analysis reads the production code; each file's verdict is kept until it or a header
@@ -179,7 +182,8 @@ test:
 	$(if $(SANITIZE),,@$(MAKE) --no-print-directory test-container)
 
 check: layers analyze $(BIN) $(TEST_BINS) $(FUZZ_REPLAYS)
-	@TRIBUTARY_BIN=$(abspath $(BIN)) tests/run.sh $(BUILD)/test-logs $(CHECK_RUNS)
+	@TRIBUTARY_BIN=$(abspath $(BIN)) $(if $(filter kafka:%,$(CHECK_RUNS)),tests/kafka/with-cluster.sh) \
+	  tests/run.sh $(BUILD)/test-logs $(CHECK_RUNS)
 	$(if $(filter thread,$(SANITIZE)),@echo "SANITIZE=thread: skipped the programs that start a Kafka client (make help)")
 
 # The compilation database of the release build, for clang-tidy and editors: every C file of the
